@@ -1,0 +1,18 @@
+"""Diffusion Lab's core: noise schedules, the forward process, samplers, toy data and models.
+
+Conventions, stated once (DDPM, Ho et al. 2020; k-diffusion for the sigma view):
+
+* A schedule has T discrete steps, indexed t = 0 .. T-1. ``betas[t]`` is the variance added at step t,
+  ``alphas_cumprod[t]`` = alpha_bar_t = prod_{s<=t} (1 - beta_s). All schedule tensors are float64.
+* Forward process (variance preserving): x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, eps ~ N(0, I).
+* The same point in the variance-exploding ("sigma") scale: x_t / sqrt(alpha_bar_t) = x_0 + sigma_t eps with
+  sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t).  SNR_t = alpha_bar_t / (1 - alpha_bar_t) = 1 / sigma_t^2,
+  log-SNR = log(SNR).
+* A model is any callable ``model(x_t, t)``: x_t in the variance-preserving scale, t a float tensor of shape
+  [batch] of timesteps in [0, T-1] (fractional where a sampler interpolates). It returns what its
+  ``prediction_type`` names: ``"epsilon"`` (the noise), ``"sample"`` (x_0) or ``"v_prediction"``
+  (v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0, Salimans & Ho 2022). The network knows nothing else of the
+  noise process.
+* The score of the noised data is grad log p_t(x_t) = -eps / sqrt(1 - alpha_bar_t).
+* Randomness always comes in through a ``torch.Generator`` argument.
+"""
