@@ -1,0 +1,126 @@
+"""One entry point, :func:`sample`, over a registry of samplers that share one signature.
+
+Every sampler is a plain generator function ``sampler(model, schedule, x, num_steps, generator, **options)``
+that loops over consecutive timesteps and yields ``(t, x_t, x0_pred)`` after each step (x_t in the VP scale).
+``model`` there is the :class:`~diffusion.samplers.common.Denoiser` wrapper, which turns the network's output into
+(x0_pred, eps_pred); samplers never see the raw prediction type.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..parameterization import check_prediction_type
+from ..schedules import Schedule
+from .ancestral import ddim, ddpm
+from .common import Denoiser, StopSampling, Trajectory
+from .timesteps import SPACINGS, check_spacing
+
+__all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "Trajectory", "StopSampling", "VARIANCE_TYPES"]
+
+SAMPLERS = {
+    "ddpm": ddpm,
+    "ddim": ddim,
+}
+
+VARIANCE_TYPES = ("fixed_small", "fixed_large")
+
+# The options each sampler takes, with its default. timestep_spacing defaults follow diffusers' scheduler
+# defaults (DDPM/DDIM: leading; Euler/Heun/DPM-Solver: linspace) so that defaults match defaults.
+SAMPLER_OPTIONS = {
+    "ddpm": {"timestep_spacing": "leading", "variance_type": "fixed_small"},
+    "ddim": {"timestep_spacing": "leading", "eta": 0.0},
+}
+_ALL_OPTIONS = {name for opts in SAMPLER_OPTIONS.values() for name in opts}
+
+
+def default_num_steps(sampler: str, schedule: Schedule) -> int:
+    """The full chain for ddpm (as Ho et al.), else 50 (diffusers pipelines' default), capped at T."""
+    return schedule.num_timesteps if sampler == "ddpm" else min(50, schedule.num_timesteps)
+
+
+def _check_options(sampler: str, options: dict) -> dict:
+    unknown = sorted(set(options) - _ALL_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; samplers take {sorted(_ALL_OPTIONS)} plus "
+                         f"prediction_type, clip_sample, clip_sample_range, callback, record")
+    takes = SAMPLER_OPTIONS[sampler]
+    resolved = dict(takes)
+    for name, value in options.items():
+        if name in takes:
+            if value is not None:
+                resolved[name] = value
+        elif value is not None and value != _default_anywhere(name):
+            users = [s for s, o in SAMPLER_OPTIONS.items() if name in o]
+            raise ValueError(f"option {name}={value!r} is not used by sampler {sampler!r} (only by {users})")
+    if "timestep_spacing" in resolved:
+        check_spacing(resolved["timestep_spacing"])
+    if resolved.get("variance_type", "fixed_small") not in VARIANCE_TYPES:
+        raise ValueError(f"unknown variance_type {resolved['variance_type']!r}; choose one of {list(VARIANCE_TYPES)}")
+    if "eta" in resolved and not (isinstance(resolved["eta"], (int, float)) and resolved["eta"] >= 0):
+        raise ValueError(f"eta must be a number >= 0, got {resolved['eta']!r}")
+    return resolved
+
+
+def _default_anywhere(name: str):
+    for opts in SAMPLER_OPTIONS.values():
+        if name in opts:
+            return opts[name]
+
+
+def sample(model, schedule: Schedule, x_T: torch.Tensor, sampler: str = "ddim", num_steps: int | None = None,
+           generator: torch.Generator | None = None, *, prediction_type: str = "epsilon", clip_sample: bool = False,
+           clip_sample_range: float = 1.0, callback=None, record: bool = True, **options) -> Trajectory:
+    """Run ``sampler`` from ``x_T`` (a standard-normal draw) for ``num_steps`` steps; return the Trajectory.
+
+    ``model(x_t, t)`` predicts ``prediction_type`` ("epsilon", "sample", "v_prediction") from x_t in the VP scale and
+    t a float tensor [batch]. ``num_steps`` means what diffusers means (heun: N steps = 2N-1 model calls);
+    default: T for ddpm, else 50. Options per sampler: see ``SAMPLER_OPTIONS`` (None = that sampler's default);
+    an option a sampler does not use must be left at its default, else ValueError.
+    ``clip_sample`` clips every x0_pred to [-clip_sample_range, clip_sample_range] (off by default: toy data is
+    not in [-1, 1]). ``callback(step, total, x_t, x0_pred)`` runs after every step (step counts from 0); raising
+    :class:`StopSampling` in it ends the run early: the trajectory so far comes back with ``stopped=True`` and
+    ``x0`` = the last x0_pred. ``record=False`` keeps only x0 (xs and x0_preds are None). All randomness comes
+    from ``generator``.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule must be a diffusion Schedule, got {type(schedule).__name__}")
+    check_prediction_type(prediction_type)
+    opts = _check_options(sampler, options)
+    T = schedule.num_timesteps
+    if num_steps is None:
+        num_steps = default_num_steps(sampler, schedule)
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= T:
+        raise ValueError(f"num_steps must be an int in [1, {T}] (the schedule's T), got {num_steps!r}")
+    if not isinstance(x_T, torch.Tensor) or not x_T.is_floating_point() or x_T.ndim < 1 or x_T.shape[0] < 1:
+        raise ValueError("x_T must be a floating-point tensor of shape [batch, ...], got "
+                         f"{type(x_T).__name__ if not isinstance(x_T, torch.Tensor) else (x_T.dtype, tuple(x_T.shape))}")
+    if not torch.isfinite(x_T).all():
+        raise ValueError("x_T contains NaN or inf; it must be a finite standard-normal draw")
+    if schedule.zero_terminal_snr and prediction_type == "epsilon":
+        raise ValueError("prediction_type 'epsilon' is undefined on a zero-terminal-SNR schedule (x0 = (x_t - eps) / 0 "
+                         "at the last step); use 'v_prediction' or 'sample' (Lin et al. 2023, §3.2)")
+    denoiser = Denoiser(model, prediction_type, clip_sample, clip_sample_range, record)
+    xs = [x_T] if record else None
+    timesteps, x, stopped = [], x_T, False
+    steps = SAMPLERS[sampler](denoiser, schedule, x_T, num_steps, generator, **opts)
+    with torch.no_grad():
+        try:
+            for step, (t, x, x0_pred) in enumerate(steps):
+                timesteps.append(t)
+                if record:
+                    xs.append(x)
+                if callback is not None:
+                    callback(step, num_steps, x, x0_pred)
+        except StopSampling:
+            stopped = True
+            steps.close()
+    return Trajectory(
+        x0=denoiser.last_x0 if stopped else x,
+        timesteps=torch.tensor(timesteps, dtype=torch.float64),
+        xs=torch.stack(xs) if record else None,
+        x0_preds=torch.stack(denoiser.x0_preds) if record and denoiser.x0_preds else None,
+        nfe=denoiser.nfe,
+        stopped=stopped,
+    )
