@@ -1,0 +1,232 @@
+"""Record a toy run for the scrubber: the core package does the maths, this module only collects arrays.
+
+A *noise level* is the pair (a, s) of x_t = a x_0 + s eps: (sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) for
+diffusion (DDPM eq. 4) and (1 - t, t) for flow matching's straight path (Lipman et al. 2022; Liu et al. 2022).
+Everything the views show follows from the model's x̂₀ at a level, by Tweedie's formula:
+
+    score = grad log p_t(x) = (a x̂₀ - x) / s²        (= -eps / s)
+
+so learned and exact fields are drawn the same way for both kinds of model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from diffusion.toy.data import dataset_mixture, make_dataset, points_from_image
+from diffusion.exact import GaussianMixture, MemorisingDenoiser, alpha_bar_at
+from diffusion.metrics import quality
+from diffusion.parameterization import to_x0_eps
+
+from .common import frame_indices, MAX_FRAMES
+from . import toy_render as R
+from .toy_views import RunRecord
+
+GRID = 15               # field arrows per side
+EXACT_PARTICLES = 400   # particles in the exact-denoiser run
+EXACT_POINTS = 2000     # data points the memorising denoiser remembers (a subsample of larger data)
+
+
+# --- data and its exact denoiser -----------------------------------------------------------------------------
+class ToyData:
+    """A session's data: points in the standardised data space, where they came from, and their exact denoiser."""
+
+    def __init__(self, points: torch.Tensor, name: str, label: str, mixture: GaussianMixture | None = None):
+        if points.ndim != 2 or points.shape[1] not in (1, 2) or len(points) < 2:
+            raise ValueError(f"points must be [n, d] with n >= 2 and d in (1, 2), got {tuple(points.shape)}")
+        self.points, self.name, self.label, self.mixture = points.float(), name, label, mixture
+
+    @classmethod
+    def from_dataset(cls, name: str, n: int = 2000, seed: int = 0) -> "ToyData":
+        points = make_dataset(name, n=n, seed=seed)
+        label = f"word “{name[5:]}”" if name.startswith("text:") else name
+        return cls(points, name, label, dataset_mixture(name))
+
+    @classmethod
+    def from_drawing(cls, image, n: int = 2000, seed: int = 0) -> "ToyData":
+        return cls(points_from_image(image, n=n, seed=seed), None, "your drawing")
+
+    @property
+    def dim(self) -> int:
+        return self.points.shape[1]
+
+    @property
+    def reference(self):
+        """What quality() compares with: fresh draws of a named data set, else these points."""
+        return self.name if self.name is not None else self.points
+
+    def exact(self, model=None):
+        """The exact denoiser of the data in the model's space: the mixture's closed form, else memorising."""
+        if self.mixture is not None:
+            exact = self.mixture
+            if model is not None:
+                mean, std = _standardiser(model)
+                exact = exact.affine(1.0 / std, -mean / std)
+            return exact
+        pts = self.points[:: max(1, len(self.points) // EXACT_POINTS)][:EXACT_POINTS]
+        return MemorisingDenoiser(pts if model is None else _to_model(model, pts))
+
+
+def _standardiser(model):
+    mean = torch.as_tensor(getattr(model, "data_mean", 0.0), dtype=torch.float64)
+    std = torch.as_tensor(getattr(model, "data_std", 1.0), dtype=torch.float64)
+    return mean, std
+
+
+def _to_model(model, x):
+    return model.to_model(torch.as_tensor(x, dtype=torch.float32))
+
+
+def _to_data(model, x):
+    return model.to_data(x)
+
+
+# --- the model at a noise level -------------------------------------------------------------------------------
+def is_flow(model) -> bool:
+    return getattr(model, "objective", None) == "flow_matching"
+
+
+def level_of(model, t: float) -> tuple[float, float]:
+    """(a, s) of x_t = a x0 + s eps at the model's timestep t."""
+    if is_flow(model):
+        return 1.0 - float(t), float(t)
+    ab = float(alpha_bar_at(model.schedule, float(t)))
+    return ab**0.5, (1.0 - ab) ** 0.5
+
+
+@torch.no_grad()
+def x0_pred(model, x: torch.Tensor, t: float) -> torch.Tensor:
+    """The model's x̂₀ at timestep t for x [batch, d] in model space."""
+    tt = torch.full((len(x),), float(t), dtype=x.dtype)
+    out = model(x, tt)
+    if is_flow(model):
+        return x - float(t) * out                              # x_t = (1-t) x0 + t eps, v = eps - x0
+    ab = float(alpha_bar_at(model.schedule, float(t)))
+    return to_x0_eps(out, x, ab, model.prediction_type)[0]
+
+
+def score(x: torch.Tensor, x0: torch.Tensor, a: float, s: float) -> torch.Tensor:
+    """Tweedie: grad log p_t(x) = (a x̂₀ - x) / s²."""
+    return (a * x0 - x) / (s * s)
+
+
+def label_of(model, t: float | None) -> str:
+    if t is None:
+        return "t = 0   (clean: x₀)"
+    a, s = level_of(model, t)
+    if is_flow(model):
+        return f"t = {t:.3f}   x_t = {a:.2f}·x₀ + {s:.2f}·ε"
+    T = model.schedule.num_timesteps
+    return f"t = {t:.0f} / {T - 1}   ᾱ = {a * a:.3f}"
+
+
+# --- a recorded run -----------------------------------------------------------------------------------------
+def sampler_options(sampler: str, eta: float) -> dict:
+    """The options to pass with ``sampler``: eta only where the sampler takes it."""
+    from diffusion.samplers import SAMPLER_OPTIONS
+    return {"eta": float(eta)} if "eta" in SAMPLER_OPTIONS.get(sampler, {}) else {}
+
+
+def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50, eta: float = 0.0, seed: int = 0,
+               n: int = 2000, with_exact: bool = True) -> tuple[RunRecord, float]:
+    """Sample n points with ``sampler`` and record what the scrubber shows; returns (record, quality figure)."""
+    options = sampler_options(sampler, eta)
+    traj = model.sample(n, sampler=sampler, num_steps=num_steps, seed=seed, **options)
+    K = len(traj.timesteps)
+    # states ordered clean -> noise: xs[K] (the sample), xs[K-1] (at timesteps[K-1]), ..., xs[0] = x_T
+    keep = frame_indices(K + 1, MAX_FRAMES)                    # indices in clean -> noise order
+    states = [K - j for j in keep]                             # indices into traj.xs
+    times = [None if k == K else float(traj.timesteps[k]) for k in states]
+    levels = [(1.0, 0.0) if t is None else level_of(model, t) for t in times]
+    labels = [label_of(model, t) for t in times]
+
+    rev = traj.xs[states]                                      # data space [F, n, d]
+    rev_model = torch.stack([_to_model(model, x) for x in rev])
+    rev_x0 = torch.stack([x if t is None else x0_pred(model, xm, t)
+                          for x, xm, t in zip(rev_model, rev_model, times)])
+
+    # forward: the data noised to the same levels with one fixed noise draw (so scrubbing is smooth)
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    x0 = _to_model(model, data.points[torch.randint(0, len(data.points), (n,), generator=g)])
+    eps = torch.randn(x0.shape, generator=g)
+    fwd = torch.stack([a * x0 + s * eps for a, s in levels])
+    fwd_x0 = torch.stack([x0 if t is None else x0_pred(model, x, t) for x, t in zip(fwd, times)])
+
+    record = RunRecord(
+        labels=labels,
+        forward=_np(model, fwd), forward_x0=_np(model, fwd_x0),
+        reverse=rev.float().numpy(), reverse_x0=_np(model, rev_x0),
+        data=data.points.numpy(),
+    )
+    record.bounds = _bounds(record)
+    exact = data.exact(model) if with_exact else None
+    if data.dim == 2:
+        _add_fields(record, model, times, levels, exact)
+    elif exact is not None:
+        _add_density(record, model, levels, exact)
+    if exact is not None:
+        x_T = _to_model(model, traj.xs[0][:EXACT_PARTICLES])
+        record.exact_reverse = _exact_run(model, exact, x_T, sampler, num_steps, seed, options, states)
+    return record, quality(traj.x0, data.reference)
+
+
+def _bounds(record: RunRecord) -> tuple:
+    """Fixed axes for every frame: room for the data, the pure noise and the samples."""
+    if record.dim == 2:
+        return R.bounds_2d(record.data, record.forward[-1], record.reverse[0], record.reverse[-1])
+    pts = np.concatenate([record.data.ravel(), record.forward[-1].ravel(), record.reverse[0].ravel()])
+    pts = pts[np.isfinite(pts)]
+    lo, hi = np.quantile(pts, [0.002, 0.998]) if len(pts) else (-3.0, 3.0)
+    pad = 0.08 * (hi - lo)
+    return (float(lo - pad), float(hi + pad))
+
+
+def _np(model, x_model: torch.Tensor) -> np.ndarray:
+    return torch.stack([_to_data(model, x) for x in x_model]).float().numpy()
+
+
+def _add_fields(record: RunRecord, model, times, levels, exact) -> None:
+    """Learned and exact score fields on a GRID x GRID lattice, in data space (arrows are rescaled per frame)."""
+    xmin, xmax, ymin, ymax = record.bounds
+    lo, hi = np.array([xmin, ymin]), np.array([xmax, ymax])
+    axes = [np.linspace(lo[k] + 0.06 * (hi[k] - lo[k]), hi[k] - 0.06 * (hi[k] - lo[k]), GRID) for k in range(2)]
+    grid = np.stack(np.meshgrid(*axes), -1).reshape(-1, 2).astype(np.float32)
+    g_model = _to_model(model, grid)
+    learned, exact_f = [], []
+    for t, (a, s) in zip(times, levels):
+        if t is None:                                          # clean frame: the score is undefined at s = 0
+            learned.append(np.full_like(grid, np.nan))
+            exact_f.append(np.full_like(grid, np.nan))
+            continue
+        learned.append(score(g_model, x0_pred(model, g_model, t), a, s).numpy())
+        if exact is not None:
+            ex0 = exact.posterior_mean(g_model.double(), torch.tensor(a), torch.tensor(s)).float()
+            exact_f.append(score(g_model, ex0, a, s).numpy())
+    record.grid = grid
+    record.field = np.stack(learned).astype(np.float32)
+    record.exact_field = np.stack(exact_f).astype(np.float32) if exact is not None else None
+
+
+def _add_density(record: RunRecord, model, levels, exact) -> None:
+    """Exact p_t(x) of 1-D data on a grid, per frame (plotted in data space: a change of variables)."""
+    lo, hi = record.bounds[:2]
+    xs = np.linspace(lo, hi, 300)
+    xm = _to_model(model, xs[:, None]).double()
+    jac = float((xm[1, 0] - xm[0, 0]) / (xs[1] - xs[0]))       # d(model x) / d(data x)
+    dens = [exact.log_prob_noised(xm, torch.tensor(a), torch.tensor(s)).exp().numpy() * abs(jac)
+            for a, s in levels]
+    record.density_x, record.density = xs, np.stack(dens)
+
+
+def _exact_run(model, exact, x_T, sampler, num_steps, seed, options, states) -> np.ndarray:
+    """The same sampler from the same x_T, driven by the exact denoiser; frames as in the learned run."""
+    from diffusion import sample
+    g = torch.Generator().manual_seed(int(seed))
+    if is_flow(model):
+        exact_model = exact.flow_model()
+        raise NotImplementedError  # TODO(app-toy): the flow sampler, once diffusion.toy.flow lands
+    else:
+        exact_model = exact.model(model.schedule, "epsilon")
+        traj = sample(exact_model, model.schedule, x_T.double(), sampler=sampler, num_steps=num_steps,
+                      generator=g, prediction_type="epsilon", **options)
+    return _np(model, traj.xs[states].float())
