@@ -13,6 +13,9 @@ from ..parameterization import check_prediction_type
 from ..schedules import Schedule
 from .ancestral import ddim, ddpm
 from .common import Denoiser, StopSampling, Trajectory
+from .dpm_solver import dpmpp_2m
+from .langevin import pc
+from .sigma_space import euler, euler_ancestral, heun
 from .timesteps import SPACINGS, check_spacing
 
 __all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "Trajectory", "StopSampling", "VARIANCE_TYPES"]
@@ -20,6 +23,11 @@ __all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "Trajectory", "StopSampling"
 SAMPLERS = {
     "ddpm": ddpm,
     "ddim": ddim,
+    "euler": euler,
+    "heun": heun,
+    "dpmpp_2m": dpmpp_2m,
+    "euler_ancestral": euler_ancestral,
+    "pc": pc,
 }
 
 VARIANCE_TYPES = ("fixed_small", "fixed_large")
@@ -29,13 +37,18 @@ VARIANCE_TYPES = ("fixed_small", "fixed_large")
 SAMPLER_OPTIONS = {
     "ddpm": {"timestep_spacing": "leading", "variance_type": "fixed_small"},
     "ddim": {"timestep_spacing": "leading", "eta": 0.0},
+    "euler": {"timestep_spacing": "linspace"},
+    "heun": {"timestep_spacing": "linspace"},
+    "dpmpp_2m": {"timestep_spacing": "linspace"},
+    "euler_ancestral": {"timestep_spacing": "linspace"},
+    "pc": {"timestep_spacing": "leading", "snr": 0.16, "corrector_steps": 1},
 }
 _ALL_OPTIONS = {name for opts in SAMPLER_OPTIONS.values() for name in opts}
 
 
 def default_num_steps(sampler: str, schedule: Schedule) -> int:
-    """The full chain for ddpm (as Ho et al.), else 50 (diffusers pipelines' default), capped at T."""
-    return schedule.num_timesteps if sampler == "ddpm" else min(50, schedule.num_timesteps)
+    """The full chain for ddpm and pc (as Ho et al. and Song et al.), else 50 (diffusers' pipelines), capped at T."""
+    return schedule.num_timesteps if sampler in ("ddpm", "pc") else min(50, schedule.num_timesteps)
 
 
 def _check_options(sampler: str, options: dict) -> dict:
@@ -58,6 +71,11 @@ def _check_options(sampler: str, options: dict) -> dict:
         raise ValueError(f"unknown variance_type {resolved['variance_type']!r}; choose one of {list(VARIANCE_TYPES)}")
     if "eta" in resolved and not (isinstance(resolved["eta"], (int, float)) and resolved["eta"] >= 0):
         raise ValueError(f"eta must be a number >= 0, got {resolved['eta']!r}")
+    if "snr" in resolved and not (isinstance(resolved["snr"], (int, float)) and resolved["snr"] > 0):
+        raise ValueError(f"snr must be a number > 0, got {resolved['snr']!r}")
+    steps = resolved.get("corrector_steps", 0)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"corrector_steps must be an int >= 0, got {steps!r}")
     return resolved
 
 
