@@ -1,0 +1,140 @@
+"""The toy network (an MLP with a sinusoidal time embedding) and ToyModel, a trained network with its noise process.
+
+The network sees a point and a time in [0, 1] and nothing else of the noise process (EDM's principle): ToyModel maps
+the model timestep t in [0, T-1] (diffusion) or the flow time t in [0, 1] to that input, and maps between the data's
+own space and the standardised space the network is trained in.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["MLP", "ToyModel", "sinusoidal_embedding", "fourier_features"]
+
+
+@functools.lru_cache(maxsize=8)
+def _frequencies(half: int, max_period: float) -> torch.Tensor:
+    return 1000.0 * torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+
+
+def sinusoidal_embedding(s: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """Transformer position encoding of 1000 * s (Vaswani et al. 2017, §3.5; as DDPM's time embedding): [batch, dim]."""
+    angles = s[:, None].float() * _frequencies(dim // 2, max_period)[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def fourier_features(x: torch.Tensor, octaves: int) -> torch.Tensor:
+    """[sin(2^k pi x), cos(2^k pi x)] for k < octaves, per coordinate (NeRF's positional encoding, Mildenhall et al.
+    2020; Tancik et al. 2020 on why it helps an MLP fit fine detail): [batch, 2 * octaves * d]."""
+    freqs = math.pi * 2.0 ** torch.arange(octaves, dtype=torch.float32)
+    angles = (x[:, :, None] * freqs).flatten(1)
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class MLP(nn.Module):
+    """x [batch, d], s [batch] in [0, 1] -> [batch, d]. Inputs [x, Fourier(x), embed(s)] -> depth x (Linear, SiLU)
+    -> Linear. ``time_embedding=False`` drops s altogether: the "break it" lesson (one denoiser for every noise
+    level cannot know how much noise to remove). Weights are initialised from ``generator`` (PyTorch's default
+    uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) rule), so a seed fixes the network."""
+
+    def __init__(self, dim: int, hidden: int = 128, depth: int = 3, time_embedding: bool = True,
+                 fourier_octaves: int = 0, embedding_dim: int = 32, generator: torch.Generator | None = None):
+        super().__init__()
+        self.dim, self.time_embedding, self.fourier_octaves = dim, time_embedding, fourier_octaves
+        self.embedding_dim = embedding_dim if time_embedding else 0
+        width_in = dim + 2 * fourier_octaves * dim + self.embedding_dim
+        layers, width = [], width_in
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            width = hidden
+        layers.append(nn.Linear(width, dim))
+        self.net = nn.Sequential(*layers)
+        with torch.no_grad():
+            for layer in self.net:
+                if isinstance(layer, nn.Linear):
+                    bound = 1 / math.sqrt(layer.in_features)
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        parts = [x]
+        if self.fourier_octaves:
+            parts.append(fourier_features(x, self.fourier_octaves))
+        if self.time_embedding:
+            parts.append(sinusoidal_embedding(s, self.embedding_dim))
+        return self.net(torch.cat(parts, dim=1))
+
+
+class ToyModel:
+    """A trained toy model: ``model(x_t, t)`` -> its prediction, in the standardised space it was trained in.
+
+    Diffusion (``objective`` "epsilon", "sample" or "v_prediction"): t in [0, T-1], x_t in the VP scale, the output
+    is what ``prediction_type`` names, so it plugs straight into :func:`diffusion.sample`. Flow matching: t in
+    [0, 1], x_t = (1 - t) x_0 + t eps, the output is the velocity eps - x_0 (``prediction_type`` "velocity",
+    ``schedule`` None). ``to_model`` / ``to_data`` map between the data's space and the standardised one:
+    x_model = (x_data - data_mean) / data_std per axis. ``sample`` returns trajectories in the data's space.
+    """
+
+    def __init__(self, net: MLP, schedule, objective: str, data_mean: torch.Tensor, data_std: torch.Tensor,
+                 data: torch.Tensor, data_name: str | None, settings: dict):
+        self.net, self.schedule, self.objective = net, schedule, objective
+        self.prediction_type = "velocity" if objective == "flow_matching" else objective
+        self.dim = net.dim
+        self.data_mean, self.data_std = data_mean, data_std
+        self.data, self.data_name, self.settings = data, data_name, settings
+        self.losses: list[float] = []
+        self.stopped = False          # True when training was stopped early by ``stop``
+
+    def __repr__(self):
+        T = self.schedule.num_timesteps if self.schedule is not None else None
+        return (f"ToyModel(objective={self.objective!r}, dim={self.dim}, T={T}, steps_trained={len(self.losses)}, "
+                f"data={self.data_name!r})")
+
+    def time_input(self, t) -> torch.Tensor:
+        """The network's time input s in [0, 1]: t / (T - 1) for diffusion, t itself for flow matching."""
+        t = torch.as_tensor(t, dtype=torch.float32)
+        return t if self.schedule is None else t / (self.schedule.num_timesteps - 1)
+
+    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        if x_t.ndim != 2 or x_t.shape[1] != self.dim:
+            raise ValueError(f"x_t must have shape [batch, {self.dim}], got {tuple(x_t.shape)}")
+        s = self.time_input(t).expand(len(x_t)) if torch.as_tensor(t).ndim == 0 else self.time_input(t)
+        with torch.no_grad():
+            return self.net(x_t.float(), s).to(x_t.dtype)
+
+    def to_data(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.data_std.to(x.dtype) + self.data_mean.to(x.dtype)
+
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.data_mean.to(x.dtype)) / self.data_std.to(x.dtype)
+
+    def sample(self, n: int, sampler: str | None = None, num_steps: int | None = None, seed: int = 0, **options):
+        """n samples in the data's space, as a Trajectory (x0, timesteps, xs, x0_preds, nfe, stopped).
+
+        Diffusion: any sampler of :data:`diffusion.SAMPLERS` (default "ddim"; num_steps default: T for ddpm and pc,
+        else 50) with its options (eta, timestep_spacing, callback, record, ...). Flow matching: "euler" (default)
+        or "heun" of :mod:`diffusion.toy.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``; xs and
+        x0_preds are mapped to the data's space with the same affine map as the samples.
+        """
+        from ..samplers import sample as diffusion_sample
+        from .data import MAX_POINTS
+        from .flow import flow_sample
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
+            raise ValueError(f"n must be an integer in [1, {MAX_POINTS}], got {n!r}")
+        generator = torch.Generator().manual_seed(int(seed))
+        x_T = torch.randn(n, self.dim, generator=generator)
+        if self.objective == "flow_matching":
+            traj = flow_sample(self, x_T, sampler=sampler or "euler", num_steps=num_steps or 50,
+                               generator=generator, **options)
+        else:
+            traj = diffusion_sample(self, self.schedule, x_T, sampler=sampler or "ddim", num_steps=num_steps,
+                                    generator=generator, prediction_type=self.prediction_type, **options)
+        traj.x0 = self.to_data(traj.x0)
+        if traj.xs is not None:
+            traj.xs = self.to_data(traj.xs)
+        if traj.x0_preds is not None:
+            traj.x0_preds = self.to_data(traj.x0_preds)
+        return traj
