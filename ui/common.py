@@ -49,9 +49,10 @@ def frame_indices(count: int, limit: int = MAX_FRAMES) -> list[int]:
 
 def scrubber_html(elem_id: str, views: Sequence[tuple[str, Sequence[bytes]]], labels: Sequence[str],
                   index: int = 0, note: str = "") -> str:
-    """Panels side by side, each a stack of frames of which only frame ``index`` is visible; ``labels[i]`` under them.
+    """Panels side by side, each a stack of frames of which only frame ``index`` is visible.
 
-    ``views``: (title, [png bytes per frame]) per panel; every view has len(labels) frames.
+    ``views``: (title, [png bytes per frame]) per panel (the title is the frames' alt text; frames carry their own
+    captions); every view has len(labels) frames.
     """
     n = len(labels)
     for title, frames in views:
@@ -61,16 +62,13 @@ def scrubber_html(elem_id: str, views: Sequence[tuple[str, Sequence[bytes]]], la
     parts = [f'<div class="dl-scrub" id="{elem_id}-frames" data-n="{n}" data-index="{index}">',
              '<div class="dl-panels">']
     for title, frames in views:
-        parts.append(f'<figure class="dl-panel"><figcaption>{html.escape(title)}</figcaption><div class="dl-stack">')
+        parts.append(f'<figure class="dl-panel"><div class="dl-stack">')
         for i, png in enumerate(frames):
             on = " dl-on" if i == index else ""
-            parts.append(f'<img class="dl-frame{on}" data-i="{i}" alt="{html.escape(title)}, frame {i}" '
-                         f'src="{data_uri(png)}">')
+            parts.append(f'<img class="dl-frame{on}" data-i="{i}" alt="{html.escape(title)}: {html.escape(labels[i])}"'
+                         f' src="{data_uri(png)}">')
         parts.append("</div></figure>")
     parts.append("</div>")
-    for i, label in enumerate(labels):
-        on = " dl-on" if i == index else ""
-        parts.append(f'<div class="dl-label{on}" data-i="{i}">{html.escape(label)}</div>')
     if note:
         parts.append(f'<div class="dl-note">{html.escape(note)}</div>')
     parts.append("</div>")
@@ -134,13 +132,10 @@ def play_js(elem_id: str, slider_id: str, direction: int, fps: float = 15.0) -> 
 SCRUB_CSS = """
 .dl-scrub { font-size: 0.9em; }
 .dl-panels { display: flex; flex-wrap: wrap; gap: 10px; }
-.dl-panel { margin: 0; flex: 1 1 300px; max-width: 420px; }
-.dl-panel figcaption { font-weight: 600; margin-bottom: 2px; }
+.dl-panel { margin: 0; flex: 1 1 300px; max-width: 400px; }
 .dl-stack { position: relative; width: 100%; aspect-ratio: 1 / 1; }
 .dl-frame { display: none; width: 100%; height: auto; image-rendering: auto; }
 .dl-frame.dl-on { display: block; }
-.dl-label { display: none; margin-top: 4px; font-family: monospace; }
-.dl-label.dl-on { display: block; }
 .dl-note { margin-top: 4px; opacity: 0.8; }
 .dl-empty { padding: 2em; text-align: center; opacity: 0.7; border: 1px dashed #bbb; border-radius: 8px; }
 """

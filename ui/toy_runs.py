@@ -23,8 +23,8 @@ from . import toy_render as R
 from .toy_views import RunRecord
 
 GRID = 15               # field arrows per side
-EXACT_PARTICLES = 400   # particles in the exact-denoiser run
-EXACT_POINTS = 2000     # data points the memorising denoiser remembers (a subsample of larger data)
+EXACT_PARTICLES = 250   # particles in the exact-denoiser run
+EXACT_POINTS = 1000    # data points the memorising denoiser remembers (a subsample of larger data)
 
 
 # --- data and its exact denoiser -----------------------------------------------------------------------------
@@ -142,8 +142,10 @@ def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50,
 
     rev = traj.xs[states]                                      # data space [F, n, d]
     rev_model = torch.stack([_to_model(model, x) for x in rev])
-    rev_x0 = torch.stack([x if t is None else x0_pred(model, xm, t)
-                          for x, xm, t in zip(rev_model, rev_model, times)])
+    if traj.x0_preds is not None and len(traj.x0_preds) == K:  # one model call per step: x0_preds[k] is at xs[k]
+        rev_x0 = torch.stack([rev_model[0] if k == K else _to_model(model, traj.x0_preds[k]) for k in states])
+    else:                                                      # e.g. heun (2 calls a step): ask the model again
+        rev_x0 = torch.stack([x if t is None else x0_pred(model, x, t) for x, t in zip(rev_model, times)])
 
     # forward: the data noised to the same levels with one fixed noise draw (so scrubbing is smooth)
     g = torch.Generator().manual_seed(int(seed) + 1)
@@ -221,10 +223,10 @@ def _add_density(record: RunRecord, model, levels, exact) -> None:
 def _exact_run(model, exact, x_T, sampler, num_steps, seed, options, states) -> np.ndarray:
     """The same sampler from the same x_T, driven by the exact denoiser; frames as in the learned run."""
     from diffusion import sample
+    from diffusion.toy.flow import flow_sample
     g = torch.Generator().manual_seed(int(seed))
     if is_flow(model):
-        exact_model = exact.flow_model()
-        raise NotImplementedError  # TODO(app-toy): the flow sampler, once diffusion.toy.flow lands
+        traj = flow_sample(exact.flow_model(), x_T.double(), sampler=sampler, num_steps=num_steps, generator=g)
     else:
         exact_model = exact.model(model.schedule, "epsilon")
         traj = sample(exact_model, model.schedule, x_T.double(), sampler=sampler, num_steps=num_steps,

@@ -61,8 +61,11 @@ def _arrow_scale(rec: RunRecord, spacing: float) -> np.ndarray:
     """Per-frame factor so the longest typical arrow is ~0.9 grid spacing (learned and exact share it)."""
     parts = [f for f in (rec.field, rec.exact_field) if f is not None]
     norms = np.concatenate([np.linalg.norm(f, axis=-1) for f in parts], axis=1)   # [F, G or 2G]
-    q = np.nanquantile(np.where(np.isfinite(norms), norms, np.nan), 0.9, axis=1)
-    return 0.9 * spacing / np.maximum(np.nan_to_num(q, nan=1.0), 1e-12)
+    norms = np.where(np.isfinite(norms), norms, np.nan)
+    q = np.ones(len(norms))
+    has = ~np.isnan(norms).all(axis=1)                 # the clean frame has no field (the score is undefined)
+    q[has] = np.nanquantile(norms[has], 0.9, axis=1)
+    return 0.9 * spacing / np.maximum(q, 1e-12)
 
 
 class FramePainter:

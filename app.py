@@ -1,0 +1,51 @@
+"""Diffusion Lab: an interactive Gradio lab for learning diffusion models.
+
+``python app.py`` serves it (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are respected); on a Hugging Face Space this
+file is the ``app_file``. Importing it is cheap: the UI is built by :func:`build_demo`, and the default toy model
+is trained once per server, in a background thread, when the demo is built.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+TITLE = "Diffusion Lab"
+HEADER_MD = """
+# Diffusion Lab
+Learn denoising diffusion by doing it: train a small model on a 2-D or 1-D distribution in seconds, scrub through
+noising and denoising step by step, and compare with the exact answer.
+"""
+
+# Queue settings sized for a 2-vCPU Space (issue 6 tunes them under load).
+QUEUE = dict(default_concurrency_limit=4, max_size=64)
+MAX_FILE_SIZE = "10mb"
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app: a gr.Blocks with one tab per lab."""
+    from ui.common import SCRUB_CSS
+    from ui.toy_tab import build_toy_tab
+
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(HEADER_MD)
+        with gr.Tabs():
+            with gr.Tab("Toy lab", id="toy"):
+                build_toy_tab()
+            try:  # TODO(lead): drop this guard once ui/image_tab.py has landed
+                from ui.image_tab import build_image_tab
+            except ImportError:
+                build_image_tab = None
+            if build_image_tab is not None:
+                with gr.Tab("Image lab", id="image"):
+                    build_image_tab()
+    demo.queue(**QUEUE)
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """What launch() needs besides the demo (Gradio 6 moved css/theme/js there); tests use it too."""
+    from ui.common import SCRUB_CSS
+    return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft())
+
+
+if __name__ == "__main__":
+    build_demo().launch(**launch_kwargs())

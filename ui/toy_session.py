@@ -1,0 +1,136 @@
+"""Per-session toy state, and the default model every session starts from (trained once per server, shared).
+
+A visitor's :class:`ToySession` lives in a ``gr.State``: their data, their model, their recorded run and its
+frames. Nothing in it is shared with another visitor except the read-only :class:`Defaults` (the start-up model,
+its run and its frames), which sessions point to until they train or sample their own.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from .common import SessionRegistry, frame_indices
+from .toy_runs import ToyData, record_run
+from .toy_views import DEFAULT_OVERLAYS, RunRecord, render_frames
+
+SESSIONS = SessionRegistry()   # live sessions, for tests and the load benchmark (issue 6)
+
+DEFAULT_DATA = dict(name="moons", n=2000, seed=0)
+DEFAULT_SAMPLING = dict(sampler="ddim", num_steps=50, eta=0.0, seed=0, n=2000)
+DEFAULT_FIT: dict = {}         # extra toy.fit settings for the default model (toy.DEFAULTS otherwise; tests shorten it)
+
+
+class Run:
+    """One recorded sampling run with its rendered frames (for the current overlays)."""
+
+    def __init__(self, record: RunRecord, quality: float, settings: dict, overlays=DEFAULT_OVERLAYS):
+        self.record, self.quality, self.settings = record, quality, dict(settings)
+        self.overlays = tuple(overlays)
+        self.frames = render_frames(record, self.overlays)
+
+    def with_overlays(self, overlays) -> "Run":
+        """The same run drawn with other overlays (a new object: a shared run is never modified)."""
+        other = Run.__new__(Run)
+        other.record, other.quality, other.settings = self.record, self.quality, self.settings
+        other.overlays = tuple(overlays)
+        other.frames = render_frames(self.record, other.overlays)
+        return other
+
+    def nbytes(self) -> int:
+        return self.record.nbytes() + sum(len(b) for frames in self.frames.values() for b in frames)
+
+
+class ToySession:
+    """One visitor's lab: data, model, run. Lives in a gr.State; released by :func:`close_session`."""
+
+    def __init__(self, defaults: "Defaults"):
+        self.data: ToyData = defaults.data          # the data picked now
+        self.model = defaults.model
+        self.model_data: ToyData = defaults.data    # the data the model learned (the scrubber shows this)
+        self.model_note = defaults.model_note
+        self.losses: list[float] = list(getattr(defaults.model, "losses", []) or [])
+        self.run: Run | None = defaults.run
+        self.flow_compare = None       # (figure, table) of the diffusion-vs-flow comparison, once made
+        self.stop = threading.Event()
+        self.training = False
+        self.created = time.time()
+        SESSIONS.add(self)
+
+    def nbytes(self) -> int:
+        """Bytes this session holds of its own (shared defaults not counted)."""
+        own = 0
+        if self.run is not None and self.run is not DEFAULTS.run:
+            own += self.run.nbytes()
+        for data in {id(d): d for d in (self.data, self.model_data) if d is not DEFAULTS.data}.values():
+            own += data.points.numel() * 4
+        return own
+
+    def close(self) -> None:
+        self.stop.set()
+        self.model = self.run = self.data = self.model_data = self.flow_compare = None
+        SESSIONS.discard(self)
+
+
+def close_session(session) -> None:
+    """gr.State's delete_callback: stop any training and drop the session's objects."""
+    if isinstance(session, ToySession):
+        session.close()
+
+
+class Defaults:
+    """The start-up lab, built once per server in a background thread and shared read-only by every session."""
+
+    def __init__(self):
+        self.ready = threading.Event()
+        self.error: str | None = None
+        self.data = self.model = self.run = None
+        self.model_note = ""
+        self.losses: list[float] = []         # the default model's training loss, live while it trains
+        self.total_steps = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin training the default model (idempotent; returns at once)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._build, name="toy-defaults", daemon=True)
+                self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.start()
+        return self.ready.wait(timeout)
+
+    def _build(self) -> None:
+        try:
+            from diffusion import toy
+            t0 = time.perf_counter()
+            data = ToyData.from_dataset(DEFAULT_DATA["name"], DEFAULT_DATA["n"], DEFAULT_DATA["seed"])
+            self.total_steps = DEFAULT_FIT.get("steps", toy.DEFAULTS["steps"])
+            model = toy.fit(data.name, seed=0, callback=lambda step, total, loss: self.losses.append(loss),
+                            **DEFAULT_FIT)
+            record, quality = record_run(model, data, **DEFAULT_SAMPLING)
+            self.data, self.model = data, model
+            self.run = Run(record, quality, DEFAULT_SAMPLING)
+            self.model_note = (f"default model: {data.label}, trained once at server start-up "
+                               f"({time.perf_counter() - t0:.1f} s, shared by every visitor)")
+        except Exception:  # pragma: no cover - reported on the page instead of killing the server
+            self.error = traceback.format_exc(limit=3)
+            traceback.print_exc()
+        finally:
+            self.ready.set()
+
+
+DEFAULTS = Defaults()
+
+
+def new_session() -> ToySession:
+    """A session pointing at the shared defaults (waits for them; they take a few seconds after start-up)."""
+    DEFAULTS.wait()
+    if DEFAULTS.error:
+        raise RuntimeError(f"the default toy model could not be built:\n{DEFAULTS.error}")
+    return ToySession(DEFAULTS)
+
+
+__all__ = ["SESSIONS", "DEFAULTS", "ToySession", "Run", "close_session", "new_session", "frame_indices"]
