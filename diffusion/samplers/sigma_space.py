@@ -76,8 +76,11 @@ def euler_ancestral(model, schedule, x, num_steps, generator=None, *, timestep_s
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         x0_pred = _denoise(model, x, sigma, t)
         # Split sigma_next^2 = sigma_down^2 + sigma_up^2 so the step is the DDPM posterior (ancestral step):
-        sigma_up = (sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2) ** 0.5
-        sigma_down = (sigma_next**2 - sigma_up**2) ** 0.5
+        # sigma_up = sigma_next sqrt(1 - sigma_next^2/sigma^2), sigma_down = sigma_next^2 / sigma. (diffusers and
+        # k-diffusion compute sigma_down = sqrt(sigma_next^2 - sigma_up^2), the same number, but that cancels
+        # catastrophically in float32 for a huge first sigma -- e.g. cosine's 2e4 -- and returns NaN.)
+        sigma_up = sigma_next * (1 - sigma_next**2 / sigma**2) ** 0.5
+        sigma_down = sigma_next**2 / sigma
         d = (x - x0_pred) / sigma
         x = x + d * (sigma_down - sigma)              # deterministic part: Euler to sigma_down
         noise = randn(x, generator)                   # diffusers draws noise on every step, the last included
