@@ -29,7 +29,7 @@ import torch
 
 from .schedules import Schedule, make_schedule, zero_terminal_snr_betas
 
-__all__ = ["ImageModel", "HubError", "load_model", "load_folder", "resolve_name", "validate_repo_id",
+__all__ = ["ImageModel", "HubError", "load_model", "peek", "clear_cache", "load_folder", "resolve_name", "validate_repo_id",
            "BUNDLED_ID", "BUNDLED_DIR", "SUGGESTED_IDS", "MAX_DOWNLOAD_BYTES", "HUB_TIMEOUT_S",
            "VARIANCE_TYPES", "PREDICTION_TYPES"]
 
@@ -189,6 +189,16 @@ def load_model(name=None, measure: bool = True) -> ImageModel:
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
     return model
+
+
+def peek(name=None) -> ImageModel | None:
+    """The model if it is already loaded (no loading, no network), else None."""
+    try:
+        key = resolve_name(name)
+    except HubError:
+        return None
+    with _cache_lock:
+        return _cache.get(key)
 
 
 def clear_cache() -> None:

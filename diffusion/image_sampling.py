@@ -31,7 +31,7 @@ MAX_BATCH = 16
 MAX_RUN_SECONDS = 120.0        # a run estimated longer than this is refused (the UI says so)
 HARD_STOP_FACTOR = 2.0         # a run still going after this x its limit (a busy machine) is stopped
 MAX_FRAMES = 100               # frames kept per run (evenly subsampled, first and last always kept)
-MAX_RECORD_BYTES = 100 * 2**20  # and never more than this many bytes of frames per run
+MAX_RECORD_BYTES = 96 * 2**20   # and never more than this many bytes of frames per run (by default)
 NOISE_RANGE = 3.0              # predicted noise is shown on [-3, 3] (a standard normal's +-3 sigma)
 # samplers that start exactly at x_t in the VP scale on a truncated schedule (see sdedit)
 SDEDIT_SAMPLERS = ("ddim", "ddpm", "dpmpp_2m", "pc")
@@ -152,12 +152,12 @@ class _Recorder:
     Keeps only the frames it is told to, as uint8; checks the Stop flag and the deadline after every step.
     """
 
-    def __init__(self, model: ImageModel, schedule: Schedule, num_steps: int, max_frames: int, x_T: torch.Tensor,
-                 on_step=None, should_stop=None, deadline: float | None = None):
+    def __init__(self, model: ImageModel, schedule: Schedule, num_steps: int, max_frames: int, max_bytes: int,
+                 x_T: torch.Tensor, on_step=None, should_stop=None, deadline: float | None = None):
         self.model, self.schedule, self.on_step, self.should_stop = model, schedule, on_step, should_stop
         self.deadline = deadline
         per_frame = 3 * x_T[0].numel() * x_T.shape[0]  # three uint8 panels per image
-        limit = max(2, min(max_frames, MAX_RECORD_BYTES // max(per_frame, 1)))
+        limit = max(2, min(max_frames, max_bytes // max(per_frame, 1)))
         self.keep = set(_keep(num_steps + 1, limit))    # frame k = the state before step k; k = num_steps: the end
         self.frames: list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]] = []
         self.first_call = None
@@ -243,13 +243,14 @@ def _check_common(sampler: str, num_steps, batch, limit_T: int) -> None:
 
 def generate(model: ImageModel, sampler: str = "ddim", num_steps: int = 50, seed: int = 0, batch: int = 1,
              eta: float = 0.0, *, on_step=None, should_stop=None, limit_s: float = MAX_RUN_SECONDS,
-             max_frames: int = MAX_FRAMES, timestep_spacing: str | None = None) -> ImageRun:
+             max_frames: int = MAX_FRAMES, max_bytes: int = MAX_RECORD_BYTES,
+             timestep_spacing: str | None = None) -> ImageRun:
     """Sample ``batch`` images from pure noise with ``sampler`` (Reverse view). ``on_step(done, total)`` reports
     progress; ``should_stop()`` returning True ends the run early (the last x0_pred becomes the result)."""
     _check_common(sampler, num_steps, batch, model.schedule.num_timesteps)
     estimate = check_run(model, sampler, num_steps, batch, limit_s)
     x_T, generator = initial_noise(model, batch, seed)
-    rec = _Recorder(model, model.schedule, num_steps, max_frames, x_T, on_step, should_stop,
+    rec = _Recorder(model, model.schedule, num_steps, max_frames, max_bytes, x_T, on_step, should_stop,
                     time.monotonic() + max(HARD_STOP_FACTOR * limit_s, 3 * estimate))
     start = time.perf_counter()
     traj = sample(rec, model.schedule, x_T, sampler=sampler, num_steps=num_steps, generator=generator,
@@ -286,7 +287,8 @@ def forward_frames(model: ImageModel, x0: torch.Tensor, seed: int = 0, num_frame
 
 def sdedit(model: ImageModel, x0: torch.Tensor, t_start: int, seed: int = 0, sampler: str = "ddim",
            num_steps: int = 50, eta: float = 0.0, *, on_step=None, should_stop=None,
-           limit_s: float = MAX_RUN_SECONDS, max_frames: int = MAX_FRAMES) -> ImageRun:
+           limit_s: float = MAX_RUN_SECONDS, max_frames: int = MAX_FRAMES,
+           max_bytes: int = MAX_RECORD_BYTES) -> ImageRun:
     """Noise-and-restore (SDEdit, Meng et al. 2022): x_{t0} = sqrt(ᾱ_t0) x0 + sqrt(1 - ᾱ_t0) ε, then run the
     reverse process from t0 down to 0.
 
@@ -311,7 +313,7 @@ def sdedit(model: ImageModel, x0: torch.Tensor, t_start: int, seed: int = 0, sam
     noise = torch.randn(x0.shape, generator=generator, dtype=model.unet.dtype)
     x_start = q_sample(model.schedule, x0.to(noise.dtype), t_start, noise)           # DDPM eq. 4 at t0
     truncated = Schedule.from_betas(model.schedule.betas[: t_start + 1], name=f"{model.schedule.name}[:{t_start + 1}]")
-    rec = _Recorder(model, truncated, num_steps, max_frames, x_start, on_step, should_stop,
+    rec = _Recorder(model, truncated, num_steps, max_frames, max_bytes, x_start, on_step, should_stop,
                     time.monotonic() + max(HARD_STOP_FACTOR * limit_s, 3 * estimate))
     start = time.perf_counter()
     options = _sampler_options(model, sampler, eta, "trailing")
