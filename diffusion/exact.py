@@ -219,10 +219,12 @@ class GaussianMixture(_ExactDenoiser):
         """Responsibilities [n, K], per-component log-density [n, K] and C_k^{-1}(x - a mu_k) [n, K, d]."""
         n = len(x)
         a, s = _per_sample(a, n)[:, None, None, None], _per_sample(s, n)[:, None, None, None]
+        if bool((a == a[0]).all() and (s == s[0]).all()):
+            a, s = a[:1], s[:1]                                          # one noise level: factor K matrices once
         eye = torch.eye(self.dim, dtype=torch.float64)
-        cov = a**2 * self.covariances + s**2 * eye                       # [n, K, d, d]: a^2 Sigma_k + s^2 I
+        cov = a**2 * self.covariances + s**2 * eye                       # [n or 1, K, d, d]: a^2 Sigma_k + s^2 I
         diff = x[:, None, :] - a[..., 0] * self.means                     # [n, K, d]
-        chol = torch.linalg.cholesky(cov)
+        chol = torch.linalg.cholesky(cov).expand(n, -1, -1, -1)
         sol = torch.cholesky_solve(diff[..., None], chol)[..., 0]         # C_k^{-1} (x - a mu_k)
         logdet = 2 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
         log_n = -0.5 * ((diff * sol).sum(-1) + logdet + self.dim * math.log(2 * math.pi))
