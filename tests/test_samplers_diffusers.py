@@ -26,7 +26,7 @@ SCHEDULERS = {  # sampler -> (diffusers scheduler, constructor options that make
     "euler_ancestral": (EulerAncestralDiscreteScheduler, {}),
 }
 NOISY = {"ddpm", "euler_ancestral"}     # step() takes the generator
-STEPS = (1, 3, 10, 25)
+STEPS = (1, 3, 20)
 PREDICTIONS = ("epsilon", "v_prediction", "sample")
 
 
