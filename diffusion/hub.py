@@ -274,9 +274,12 @@ def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
     if scls not in DDPM_LIKE_SCHEDULERS:
         raise HubError(f"{model_id} uses a {scls}, not a DDPM-style (discrete beta schedule) scheduler")
     variance_type = sched_config.get("variance_type") or "fixed_small"
-    if out_ch == 2 * in_ch or variance_type not in VARIANCE_TYPES:
-        raise HubError(f"{model_id} uses variance_type {variance_type!r} (learned variance, out_channels "
-                       f"{out_ch}); the lab's samplers support {', '.join(VARIANCE_TYPES)}")
+    if variance_type not in VARIANCE_TYPES:
+        raise HubError(f"{model_id} uses variance_type {variance_type!r}, which the lab's samplers do not "
+                       f"implement (they support {', '.join(VARIANCE_TYPES)})")
+    if out_ch == 2 * in_ch:
+        raise HubError(f"{model_id} predicts a learned variance (out_channels {out_ch} = 2 x {in_ch}); the lab's "
+                       f"samplers support the fixed variances {', '.join(VARIANCE_TYPES)}")
     if out_ch != in_ch:
         raise HubError(f"{model_id} maps {in_ch} input channels to {out_ch} outputs; expected equal counts")
     prediction_type = sched_config.get("prediction_type") or "epsilon"

@@ -67,7 +67,7 @@ def _open(source) -> Image.Image:
         raise ImageError(f"{name!r} is not an image the lab can read (PNG, JPEG, GIF, WebP, BMP, TIFF, ...)") \
             from None
     except OSError as err:
-        raise ImageError(f"{name!r} could not be read as an image ({err})") from None
+        raise ImageError(f"{name!r} could not be read as an image: damaged or truncated? ({err})") from None
 
 
 def _from_array(a: np.ndarray) -> Image.Image:
