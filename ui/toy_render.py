@@ -191,6 +191,14 @@ class Canvas:
         self._d = ImageDraw.Draw(self.img, "RGBA")
         return self
 
+    def heatmap(self, rgb: np.ndarray) -> "Canvas":
+        """Fill the plot area with an [H, W, 3] uint8 picture (row 0 at the top), stretched to fit."""
+        ax = self.axes
+        picture = Image.fromarray(np.asarray(rgb, dtype=np.uint8), "RGB").resize((ax.w + 1, ax.h + 1),
+                                                                                 Image.Resampling.BILINEAR)
+        self.img.paste(picture, (ax.x0, ax.y0))
+        return self
+
     def image(self) -> Image.Image:
         return self.img
 

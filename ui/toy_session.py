@@ -18,6 +18,8 @@ SESSIONS = SessionRegistry()   # live sessions, for tests and the load benchmark
 
 DEFAULT_DATA = dict(name="moons", n=2000, seed=0)
 DEFAULT_SAMPLING = dict(sampler="ddim", num_steps=50, eta=0.0, seed=0, n=2000)
+DEFAULT_1D = "gmm1d"           # the 1-D view's data when the visitor's own model is 2-D
+WARM_EXTRAS = True             # compute the shared flow-vs-diffusion and 1-D views right after the default model
 DEFAULT_FIT: dict = {}         # extra toy.fit settings for the default model (toy.DEFAULTS otherwise; tests shorten it)
 
 
@@ -90,6 +92,8 @@ class Defaults:
         self.total_steps = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._extra_lock = threading.Lock()    # one computation of the extra views, shared by everyone
+        self._flow = self._oned = None
 
     def start(self) -> None:
         """Begin training the default model (idempotent; returns at once)."""
@@ -97,6 +101,29 @@ class Defaults:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._build, name="toy-defaults", daemon=True)
                 self._thread.start()
+
+    def flow_compare(self):
+        """(figure, table) of diffusion vs flow matching on the default data; computed once, on first need."""
+        with self._extra_lock:
+            if self._flow is None:
+                from diffusion import toy
+                from .toy_figures import compare_flow, compare_table, draw_compare
+                self.wait()
+                flow = toy.fit(self.data.name, seed=0, objective="flow_matching", **DEFAULT_FIT)
+                result = compare_flow(self.model, flow, self.data)
+                self._flow = (draw_compare(result), compare_table(result))
+            return self._flow
+
+    def oned(self):
+        """(data, model, figure) of the default 1-D lab; computed once, on first need."""
+        with self._extra_lock:
+            if self._oned is None:
+                from diffusion import toy
+                from .toy_figures import density_paths, draw_density_paths
+                data = ToyData.from_dataset(DEFAULT_1D, 2000, 0)
+                model = toy.fit(DEFAULT_1D, seed=0, **DEFAULT_FIT)
+                self._oned = (data, model, draw_density_paths(density_paths(model, data)))
+            return self._oned
 
     def wait(self, timeout: float | None = None) -> bool:
         self.start()
@@ -120,6 +147,12 @@ class Defaults:
             traceback.print_exc()
         finally:
             self.ready.set()
+        if self.error is None and WARM_EXTRAS:
+            try:       # warm the extra views now, so the first visitor to open them waits less
+                self.flow_compare()
+                self.oned()
+            except Exception:  # pragma: no cover - computed again (and reported) when a visitor asks
+                traceback.print_exc()
 
 
 DEFAULTS = Defaults()

@@ -60,10 +60,29 @@ with one fixed noise draw, $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alp
 **Reverse** (red): where the sampler's points were when it reached step $t$ — a good model makes the two clouds
 alike at every $t$. Toggles: **trajectories** (purple) of a few points; the **predicted clean points** (green)
 $\\hat x_0=(x_t-\\sqrt{1-\\bar\\alpha_t}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_t}$; the **learned score field** (grey
-arrows, rescaled per frame) $\\nabla_x\\log p_t(x)\\approx-\\hat\\epsilon/\\sqrt{1-\\bar\\alpha_t}
-=(\\sqrt{\\bar\\alpha_t}\\,\\hat x_0-x_t)/(1-\\bar\\alpha_t)$; and the **exact** field with samples driven by the
+arrows, rescaled per frame)
+$\\nabla_x\\log p_t(x)\\approx-\\hat\\epsilon/\\sqrt{1-\\bar\\alpha_t}=(\\sqrt{\\bar\\alpha_t}\\,\\hat x_0-x_t)/(1-\\bar\\alpha_t)$;
+and the **exact** field with samples driven by the
 exact denoiser $\\mathbb E[x_0\\mid x_t]$ (orange) — in closed form for Gaussian mixtures, and for any other data the
 *memorising* denoiser $\\sum_i w_i(x_t)\\,y_i$ of the data points $y_i$, which can only reproduce them.
+"""
+FLOW_MD = """
+**5 · Diffusion vs flow matching.** The same data, trained both ways, sampled from the *same* noise with a
+deterministic ODE sampler. Diffusion's path $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$
+mixes signal and noise along a curve, and its probability-flow ODE bends. Flow matching trains on the straight line
+$x_t=(1-t)\\,x_0+t\\,\\epsilon$ with velocity $v=\\epsilon-x_0$, so its sampling paths are straighter
+(straightness = chord / path length; 1 = a straight line) and a few Euler steps $x_{t-\\Delta t}=x_t-\\Delta t\\,\\hat v$
+get further. Diffusion's $\\hat x_0$ is clipped to the data's range here: at the last step of a cosine schedule
+$\\sqrt{\\bar\\alpha_T}\\approx 3\\cdot 10^{-5}$, and $\\hat x_0=(x_T-\\sqrt{1-\\bar\\alpha_T}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_T}$
+would magnify every error of $\\hat\\epsilon$.
+"""
+ONED_MD = """
+**6 · The 1-D view.** Time runs left to right (data at $t=0$, noise at the right); colour is $\\log p_t(x)$, the exact
+density of the noised data (bright = likely). For a mixture it is in closed form,
+$$p_t(x)=\\sum_k w_k\\,\\mathcal N\\big(x;\\ \\sqrt{\\bar\\alpha_t}\\,\\mu_k,\\ \\bar\\alpha_t\\sigma_k^2+1-\\bar\\alpha_t\\big),$$
+and for other data the same sum runs over the data points. White lines are sampled paths, from noise (right) to
+data (left). **ODE** paths (DDIM, $\\eta=0$) are deterministic, smooth and never cross; **SDE** paths (DDPM) get fresh
+noise at every step, yet both follow the same $p_t$.
 """
 EXPORT_MD = """
 **Export.** The whole run as an animated GIF (reverse: noise → data; forward: data → noise), or one frame as a PNG.
@@ -330,7 +349,71 @@ def gif(session, view="reverse", fps=12):
     return gif_file(frames, fps=fps, prefix=f"toy-{view}")
 
 
+def flow_vs_diffusion(session, progress=gr.Progress()):
+    """/toy_flow_vs_diffusion: the session's data trained both ways; their ODE paths and few-step quality."""
+    from diffusion import toy
+    from .toy_figures import compare_flow, compare_table, draw_compare
+    from .toy_runs import is_flow
+    session = _session(session)
+    model, data = session.model, session.model_data
+    if model is DEFAULTS.model and data is DEFAULTS.data:
+        figure, table = DEFAULTS.flow_compare()
+        return session, figure, table + "\n\n(the shared default models on " + data.label + ")"
+    key = (id(model), id(data))
+    if session.flow_compare is not None and session.flow_compare[0] == key:
+        return session, *session.flow_compare[1:]
+    other = "epsilon" if is_flow(model) else "flow_matching"
+    steps = _partner_steps()
+
+    def callback(step, total, loss):
+        progress((step, total), desc=f"training the {other.replace('_', ' ')} model", unit="steps")
+
+    session.stop.clear()
+    try:
+        partner = toy.fit(data.name or data.points, seed=0, objective=other, callback=callback,
+                          stop=session.stop.is_set, steps=steps)
+        pair = (partner, model) if is_flow(model) else (model, partner)
+        progress(0.95, desc="sampling both")
+        result = compare_flow(*pair, data)
+    except ValueError as exc:
+        raise user_error(exc) from None
+    session.flow_compare = (key, draw_compare(result), compare_table(result) + f"\n\n(on {data.label})")
+    return session, *session.flow_compare[1:]
+
+
+def _partner_steps() -> int:
+    from diffusion import toy
+    from .toy_session import DEFAULT_FIT
+    return DEFAULT_FIT.get("steps", toy.DEFAULTS["steps"])
+
+
+def view_1d(session):
+    """/toy_1d: the density p_t(x) over (t, x) with ODE and SDE paths, for the session's 1-D model (or a default)."""
+    from .toy_figures import density_paths, draw_density_paths
+    session = _session(session)
+    if session.model.dim == 1:
+        try:
+            figure = draw_density_paths(density_paths(session.model, session.model_data))
+        except ValueError as exc:
+            raise user_error(exc) from None
+        return session, figure, f"Your model, on {session.model_data.label}."
+    data, _, figure = DEFAULTS.oned()
+    return session, figure, (f"Your model is 2-D, so this is the shared default 1-D model on {data.label}. Pick a "
+                             f"1-D data set (gmm1d, bimodal, uniform, exponential) and train to see your own.")
+
+
 # --- on page load --------------------------------------------------------------------------------------------------
+_DEFAULT_IMAGE: list = []
+
+
+def _default_data_image():
+    """The default data's picture, drawn once (shown while the default model trains)."""
+    if not _DEFAULT_IMAGE:
+        _DEFAULT_IMAGE.append(data_image(ToyData.from_dataset(DEFAULT_DATA["name"], DEFAULT_DATA["n"],
+                                                              DEFAULT_DATA["seed"])))
+    return _DEFAULT_IMAGE[0]
+
+
 def on_load():
     """Give the visitor their own session (pointing at the shared default model) and show it.
 
@@ -338,7 +421,7 @@ def on_load():
     live until it is ready (a class opening the page at once shares that one training)."""
     while not DEFAULTS.wait(timeout=0.5):
         k = len(DEFAULTS.losses)
-        yield (None, gr.update(), "", _loss_frame(DEFAULTS.losses),
+        yield (None, _default_data_image(), "", _loss_frame(DEFAULTS.losses),
                f"Training the shared default model (once per server): step {k} / {DEFAULTS.total_steps}…",
                placeholder_html("The default model is training — its frames appear here in a few seconds."),
                gr.update(), "")
@@ -375,8 +458,8 @@ def build_toy_tab() -> None:
                     n_data = gr.Slider(100, MAX_POINTS, DEFAULT_DATA["n"], step=100, label="Points")
                     data_seed = gr.Number(DEFAULT_DATA["seed"], precision=0, label="Data seed", minimum=0)
                 data_btn = gr.Button("Use this data", variant="secondary")
-                data_img = gr.Image(label="Data", type="pil", interactive=False, height=300, format="png",
-                                    buttons=["download"])
+                data_img = gr.Image(label="Data", show_label=False, type="pil", interactive=False, height=300,
+                                    format="png", buttons=["download"])
                 data_info = gr.Markdown()
             with gr.Accordion("2 · Train", open=True):
                 gr.Markdown(TRAIN_MD, latex_delimiters=LATEX)
@@ -425,6 +508,18 @@ def build_toy_tab() -> None:
                     play_rev = gr.Button("▶ Play reverse (noise → data)", size="sm")
                     play_fwd = gr.Button("▶ Play forward (data → noise)", size="sm")
                 gr.Markdown(SCRUB_MD, latex_delimiters=LATEX)
+            with gr.Accordion("5 · Diffusion vs flow matching", open=False):
+                gr.Markdown(FLOW_MD, latex_delimiters=LATEX)
+                flow_btn = gr.Button("Compare on my data (trains the other kind of model: a few seconds)")
+                flow_img = gr.Image(label="ODE paths from the same noise", show_label=False, type="pil",
+                                    interactive=False, format="png", height=360)
+                flow_table = gr.Markdown()
+            with gr.Accordion("6 · 1-D view: the density over time, with ODE and SDE paths", open=False):
+                gr.Markdown(ONED_MD, latex_delimiters=LATEX)
+                oned_btn = gr.Button("Draw the 1-D view")
+                oned_img = gr.Image(label="log p_t(x) over (t, x)", show_label=False, type="pil", interactive=False,
+                                    format="png", height=400)
+                oned_note = gr.Markdown()
             with gr.Accordion("Export", open=False):
                 gr.Markdown(EXPORT_MD)
                 with gr.Row():
@@ -464,6 +559,9 @@ def build_toy_tab() -> None:
     gif_btn.click(gif, [state, gif_view, fps], gif_out, api_name="toy_gif", concurrency_id="toy_light")
     frame_btn.click(frame, [state, gif_view, t_slider], frame_out, api_name="toy_frame", concurrency_id="toy_light")
 
+    flow_btn.click(flow_vs_diffusion, state, [state, flow_img, flow_table], api_name="toy_flow_vs_diffusion",
+                   concurrency_limit=2, concurrency_id="toy_train")
+    oned_btn.click(view_1d, state, [state, oned_img, oned_note], api_name="toy_1d", concurrency_id="toy_sample")
     # triggers=None: runs when the page loads
     gr.on(None, on_load, [], [state, data_img, data_info, loss_plot, train_status, scrub, t_slider, quality_md],
           api_visibility="private", concurrency_limit=None, show_progress="hidden")
