@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx2
 import torch
+from huggingface_hub import errors as hf_errors
 
 
 def make_checkpoint(folder, channels: int = 1, size: int = 8, *, seed: int = 0, attention: bool = True,
@@ -56,3 +60,49 @@ def edit_json(path, **changes) -> None:
         else:
             data[key] = value
     path.write_text(json.dumps(data))
+
+
+class FakeHub:
+    """Answers model_info / hf_hub_download for repos served from local folders; records what was downloaded."""
+
+    def __init__(self, monkeypatch, tmp_path):
+        self.repos, self.downloads, self.info_calls = {}, [], 0
+        self.cache = tmp_path / "hf-cache"
+        self.error = None          # an exception model_info raises instead
+        self.gated = False
+        self.size_override = {}
+        import huggingface_hub
+        monkeypatch.setattr(huggingface_hub.HfApi, "model_info",
+                            lambda api, repo_id, **kwargs: self.model_info(repo_id, **kwargs))
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", self.hf_hub_download)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        from huggingface_hub import constants
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    def add(self, repo_id, folder):
+        self.repos[repo_id] = Path(folder)
+
+    def model_info(self, repo_id, **kwargs):
+        self.info_calls += 1
+        assert kwargs.get("token") is False and kwargs.get("files_metadata") and kwargs.get("timeout")
+        if self.error is not None:
+            raise self.error
+        if repo_id not in self.repos:
+            raise hf_errors.RepositoryNotFoundError("404 Repository Not Found", response=response(404))
+        root = self.repos[repo_id]
+        siblings = [SimpleNamespace(rfilename=str(p.relative_to(root)), lfs=None,
+                                    size=self.size_override.get(str(p.relative_to(root)), p.stat().st_size))
+                    for p in sorted(root.rglob("*")) if p.is_file()]
+        return SimpleNamespace(siblings=siblings, sha="0" * 40, gated=self.gated, private=False)
+
+    def hf_hub_download(self, repo_id, filename, **kwargs):
+        assert kwargs.get("token") is False
+        self.downloads.append(filename)
+        dst = self.cache / repo_id.replace("/", "--") / filename
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.repos[repo_id] / filename, dst)
+        return str(dst)
+
+
+def response(status):
+    return httpx2.Response(status, request=httpx2.Request("GET", "https://huggingface.co/api/models/x/y"))

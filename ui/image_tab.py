@@ -228,13 +228,12 @@ def load_model(session, model_name: str = hub.BUNDLED_ID, progress=gr.Progress()
         except hub.HubError:
             note = f"⚠ {exc}."
         gr.Warning(note.lstrip("⚠ "))
-        return (session, _model_md(current, note), gr.update(value=session.model_id), gr.update(), gr.update(),
-                gr.update())
+        return (session, _model_md(current, note), session.model_id, gr.update(), gr.update(), gr.update())
     if model.id != session.model_id:
         session.model_id = model.id
         session.run = session.restore = session.forward = None
     T = model.schedule.num_timesteps
-    return (session, _model_md(model), gr.update(value=model.id),
+    return (session, _model_md(model), model.id,
             gr.update(maximum=T), gr.update(maximum=T - 1, value=min(int(0.4 * T), T - 1)), gr.update(maximum=T))
 
 
