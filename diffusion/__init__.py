@@ -20,9 +20,9 @@ Conventions, stated once (DDPM, Ho et al. 2020; k-diffusion for the sigma view):
 from .forward import q_posterior, q_sample
 from .parameterization import (PREDICTION_TYPES, convert, eps_from_score, eps_from_x0, score_from_eps, to_x0_eps,
                                v_from_x0_eps, x0_eps_from_v, x0_from_eps)
-from .samplers import SAMPLER_OPTIONS, SAMPLERS, StopSampling, Trajectory, sample
+from .samplers import LAB_DEFAULT, SAMPLER_OPTIONS, SAMPLERS, StopSampling, Trajectory, sample
 from .schedules import SCHEDULES, Schedule, make_schedule
 
 __all__ = ["make_schedule", "Schedule", "SCHEDULES", "q_sample", "q_posterior", "sample", "Trajectory",
-           "StopSampling", "SAMPLERS", "SAMPLER_OPTIONS", "PREDICTION_TYPES", "to_x0_eps", "convert",
+           "StopSampling", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "PREDICTION_TYPES", "to_x0_eps", "convert",
            "x0_from_eps", "eps_from_x0", "v_from_x0_eps", "x0_eps_from_v", "score_from_eps", "eps_from_score"]

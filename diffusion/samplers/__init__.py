@@ -18,7 +18,8 @@ from .langevin import pc
 from .sigma_space import euler, euler_ancestral, heun
 from .timesteps import SPACINGS, check_spacing
 
-__all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "Trajectory", "StopSampling", "VARIANCE_TYPES"]
+__all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "Trajectory", "StopSampling", "VARIANCE_TYPES",
+           "default_num_steps"]
 
 SAMPLERS = {
     "ddpm": ddpm,
@@ -43,6 +44,14 @@ SAMPLER_OPTIONS = {
     "euler_ancestral": {"timestep_spacing": "linspace"},
     "pc": {"timestep_spacing": "leading", "snr": 0.16, "corrector_steps": 1},
 }
+# What the lab offers first (the UI's choice; sample()'s own defaults stay diffusers'). DPM-Solver++(2M) reaches
+# ddpm-1000 quality in 20 calls (Lu et al. 2022b) -- 4,000 toy points in ~0.1 s. "leading" spacing (first call at
+# t = 20 * (T // 21) = 940 for T = 1000) steps around the cosine schedule's last, clipped step (beta = 0.999,
+# sigma_{T-1} = 2e4), where every sampler that starts at t = T-1 multiplies an epsilon-network's error by sigma:
+# on a trained cosine/epsilon moons model the sliced-Wasserstein quality is 1.27 with leading vs 109 with
+# diffusers' default linspace (1.22 for ddpm x 1000); on a linear schedule, 1.70 vs 1.68.
+LAB_DEFAULT = {"sampler": "dpmpp_2m", "num_steps": 20, "timestep_spacing": "leading"}
+
 _ALL_OPTIONS = {name for opts in SAMPLER_OPTIONS.values() for name in opts}
 
 
