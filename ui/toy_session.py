@@ -129,6 +129,12 @@ class Defaults:
         self.start()
         return self.ready.wait(timeout)
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background thread (the extra views included) to finish, e.g. before the process exits:
+        a daemon thread still inside torch at interpreter shutdown can abort the process."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _build(self) -> None:
         try:
             from diffusion import toy

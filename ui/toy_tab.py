@@ -453,6 +453,7 @@ def build_toy_tab() -> None:
                 word = gr.Textbox("HELLO", label="Word", max_length=24, visible=False)
                 drawing = gr.Sketchpad(label="Draw your distribution (dark strokes)", type="numpy",
                                        image_mode="RGBA", canvas_size=(400, 400), visible=False,
+                                       elem_id="toy-drawing",
                                        brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
                 with gr.Row():
                     n_data = gr.Slider(100, MAX_POINTS, DEFAULT_DATA["n"], step=100, label="Points")
@@ -460,7 +461,7 @@ def build_toy_tab() -> None:
                 data_btn = gr.Button("Use this data", variant="secondary")
                 data_img = gr.Image(label="Data", show_label=False, type="pil", interactive=False, height=300,
                                     format="png", buttons=["download"])
-                data_info = gr.Markdown()
+                data_info = gr.Markdown(elem_id="toy-data-info")
             with gr.Accordion("2 · Train", open=True):
                 gr.Markdown(TRAIN_MD, latex_delimiters=LATEX)
                 with gr.Accordion("Training settings", open=False):
@@ -481,7 +482,7 @@ def build_toy_tab() -> None:
                 with gr.Row():
                     train_btn = gr.Button("Train", variant="primary")
                     stop_btn = gr.Button("Stop", variant="stop")
-                train_status = gr.Markdown()
+                train_status = gr.Markdown(elem_id="toy-train-status")
                 loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss (smoothed)", height=220,
                                         x_title="step", y_title="loss")
         with gr.Column(scale=7):
@@ -497,12 +498,12 @@ def build_toy_tab() -> None:
                     s_seed = gr.Number(DEFAULT_SAMPLING["seed"], precision=0, label="Seed", minimum=0)
                     s_n = gr.Slider(100, MAX_POINTS, DEFAULT_SAMPLING["n"], step=100, label="Points")
                     sample_btn = gr.Button("Sample", variant="primary", scale=0, min_width=160)
-                quality_md = gr.Markdown()
+                quality_md = gr.Markdown(elem_id="toy-quality")
             with gr.Accordion("4 · Scrub through the run", open=True):
                 overlays = gr.CheckboxGroup(list(OVERLAYS), value=list(DEFAULT_OVERLAYS), label="Show")
                 scrub = gr.HTML(placeholder_html("The default model is being trained — a few seconds."),
                                 elem_id=SCRUB_ID, js_on_load=None)
-                t_slider = gr.Slider(0, 1, 0, step=1, elem_id=SLIDER_ID,
+                t_slider = gr.Slider(0, MAX_FRAMES - 1, 0, step=1, elem_id=SLIDER_ID,
                                      label="Step through the run: 0 = clean data … right end = pure noise")
                 with gr.Row():
                     play_rev = gr.Button("▶ Play reverse (noise → data)", size="sm")

@@ -1,0 +1,73 @@
+"""Shared fixtures: the whole app launched in-process (one server per test session), gradio_client clients (one
+session each), and a headless Debian Chromium driven by Playwright for the browser tests.
+
+The app is launched exactly as ``python app.py`` does (``app.build_demo()`` + ``app.launch_kwargs()``), except that
+the toy lab's start-up default model trains for fewer steps, to keep the suite fast on a 2-core machine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from types import SimpleNamespace
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+TEST_DEFAULT_STEPS = 400   # training steps of the toy lab's default model in tests (toy.DEFAULTS when served)
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """The Diffusion Lab app on a free local port, torn down after the session: ``.url``, ``.demo``."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import app
+    from ui import toy_session
+
+    toy_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_kwargs())
+    assert toy_session.DEFAULTS.wait(timeout=900), "the toy lab's default model did not finish training"
+    assert toy_session.DEFAULTS.error is None, toy_session.DEFAULTS.error
+    try:
+        yield SimpleNamespace(url=url, demo=demo)
+    finally:
+        demo.close()
+        toy_session.DEFAULTS.join(timeout=600)
+
+
+@pytest.fixture
+def client(app_server, tmp_path):
+    """A gradio_client Client: a fresh visitor session of its own."""
+    from gradio_client import Client
+
+    return Client(app_server.url, verbose=False, download_files=str(tmp_path / "downloads"))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright (Playwright's own browser download does not work here)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if path is None:
+        pytest.skip("Chromium is not installed (CI installs it with apt-get install chromium)")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_server):
+    """A fresh browser tab (its own visitor session) on the app, 1400 x 1000."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+    tab.goto(app_server.url)
+    try:
+        yield tab
+    finally:
+        context.close()

@@ -1,0 +1,98 @@
+"""The app in a real browser (Playwright + Debian's Chromium): one test function per lab tab.
+
+Each test gets a fresh tab (``page`` fixture, tests/conftest.py) on the app launched in-process, drives it like a
+visitor and saves screenshots under its tmp_path. Other tabs add their own ``test_<tab>_...`` functions here; the
+helpers below (``slider_number``, ``wait_text``) are shared. Timings are recorded (bench/out/), never asserted.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- shared helpers ---------------------------------------------------------------------------------------------
+def slider_number(page, label: str):
+    """The number box of the gr.Slider labelled ``label`` (Gradio names it "number input for <label>")."""
+    return page.get_by_label(f"number input for {label}")
+
+
+def set_slider(page, label: str, value) -> None:
+    box = slider_number(page, label)
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def wait_text(page, elem_id: str, text: str, timeout: float = 300_000) -> None:
+    """Wait until the element ``#elem_id`` shows ``text`` somewhere in it."""
+    page.wait_for_function("([id, text]) => (document.getElementById(id)?.innerText || '').includes(text)",
+                           arg=[elem_id, text], timeout=timeout)
+
+
+def shown_frame(page, scrub_id: str = "toy-scrub") -> dict:
+    return page.evaluate("""(id) => {
+        const root = document.getElementById(id + '-frames');
+        const imgs = [...root.querySelectorAll('img.dl-frame.dl-on')];
+        return {index: root.dataset.index, n: root.dataset.n, srcs: imgs.map(i => i.src)};
+    }""", scrub_id)
+
+
+# --- Toy lab ------------------------------------------------------------------------------------------------------
+def test_toy_lab_train_sample_scrub_play_and_draw(page, tmp_path):
+    page.wait_for_selector("#toy-scrub-frames img.dl-on")                 # the shared default model is alive
+    page.screenshot(path=str(tmp_path / "toy-loaded.png"), full_page=True)
+
+    # train a short model of our own (the page then samples with it by itself)
+    page.get_by_text("Training settings").click()
+    set_slider(page, "Training steps", 200)
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_text(page, "toy-train-status", "Done")
+    wait_text(page, "toy-quality", "your model: epsilon on moons, 200 steps")   # then sampled with it
+
+    # sample again with other settings: 30 DDIM steps -> 31 frames per view
+    set_slider(page, "Sampling steps", 30)
+    page.get_by_role("button", name="Sample", exact=True).click()
+    page.wait_for_function("document.getElementById('toy-scrub-frames')?.dataset.n === '31'")
+    before = shown_frame(page)
+    assert before["index"] == "0" and len(before["srcs"]) == 2         # forward and reverse panels, clean end
+
+    # drag the slider with the mouse: the picture must change, without a server round trip
+    sys.path.insert(0, str(ROOT))
+    from bench.bench_scrub import measure_scrub, write
+    result = measure_scrub(page, moves=20)
+    after = shown_frame(page)
+    assert after["index"] != before["index"]
+    assert after["srcs"][0] != before["srcs"][0] and after["srcs"][1] != before["srcs"][1]
+    assert result["measured"] == 20 and len(set(result["frames_seen"])) == 20
+    write({"benchmark": "scrub_latency", "source": "tests/test_browser.py", **result})
+    (tmp_path / "scrub_latency.json").write_text(json.dumps(result, indent=2))
+    page.screenshot(path=str(tmp_path / "toy-scrubbed.png"), full_page=True)
+
+    # overlays redraw every frame; Play runs the reverse process back to clean data (frame 0)
+    page.get_by_label("learned field").check()
+    page.wait_for_function("(src) => document.querySelector('#toy-scrub-frames img.dl-on')?.src !== src",
+                           arg=after["srcs"][0])
+    assert shown_frame(page)["index"] == after["index"]                  # redrawn at the same step
+    page.get_by_role("button", name="▶ Play reverse (noise → data)").click()
+    page.wait_for_function("document.getElementById('toy-scrub-frames')?.dataset.index === '0'", timeout=30_000)
+    assert slider_number(page, "Step through the run: 0 = clean data … right end = pure noise").input_value() == "0"
+
+    # draw a distribution on the sketch pad and use it as data
+    page.get_by_label("drawing", exact=True).check()
+    canvas = page.locator("#toy-drawing canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.06 * k), box["y"] + box["height"] * (0.5 - 0.02 * k))
+    page.mouse.up()
+    page.get_by_role("button", name="Use this data").click()
+    wait_text(page, "toy-data-info", "your drawing")
+    page.screenshot(path=str(tmp_path / "toy-drawing.png"), full_page=True)
