@@ -127,8 +127,12 @@ class ToyModel:
         generator = torch.Generator().manual_seed(int(seed))
         x_T = torch.randn(n, self.dim, generator=generator)
         if self.objective == "flow_matching":
-            traj = flow_sample(self, x_T, sampler=sampler or "euler", num_steps=num_steps or 50,
-                               generator=generator, **options)
+            unknown = sorted(set(options) - {"callback", "record"})
+            if unknown:
+                raise ValueError(f"option(s) {unknown} do not apply to a flow-matching model; its samplers "
+                                 f"take num_steps, seed, callback and record")
+            steps = 50 if num_steps is None else num_steps
+            traj = flow_sample(self, x_T, sampler=sampler or "euler", num_steps=steps, generator=generator, **options)
         else:
             traj = diffusion_sample(self, self.schedule, x_T, sampler=sampler or "ddim", num_steps=num_steps,
                                     generator=generator, prediction_type=self.prediction_type, **options)
