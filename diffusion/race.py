@@ -241,7 +241,7 @@ def _spacing_for(racer: Racer, sampler: str, spacing: str | None) -> str | None:
 
 def draw_x_T(racer: Racer, n: int, seed: int) -> torch.Tensor:
     """x_T ~ N(0, I), [n, *sample_shape], from ``seed``: the same draw as the Toy and Image labs make for that seed."""
-    dtype = racer.model.unet.dtype if racer.kind == "image" else torch.float32
+    dtype = getattr(getattr(racer.model, "unet", None), "dtype", torch.float32)   # an image UNet's own dtype
     return torch.randn((n, *racer.sample_shape), generator=torch.Generator().manual_seed(int(seed)), dtype=dtype)
 
 
@@ -305,17 +305,18 @@ def score(racer: Racer, samples: torch.Tensor) -> Optional[float]:
 
 def race(racer: Racer, samplers=None, step_counts=None, n: int | None = None, seed: int = 0,
          spacing: str | None = None, *, on_progress=None, should_stop=None,
-         limit_s: float = MAX_RACE_SECONDS) -> RaceResult:
+         limit_s: float | None = None) -> RaceResult:
     """Run every (sampler, steps) cell from one x_T; return a :class:`RaceResult` (cells in plan order).
 
     Defaults: the toy race (``DEFAULT_TOY_*``, 2,000 points) or the image race (``DEFAULT_IMAGE_*``, 4 images).
     ``spacing``: one timestep spacing for every sampler that takes one (None: each sampler's / checkpoint's default).
     ``on_progress(calls_done, calls_total, text)`` after every step; ``should_stop()`` returning True stops the race
     (the cells finished so far come back, ``stopped=True``). A race estimated over ``limit_s`` seconds raises
-    :class:`RaceTooLarge` before it starts; one still running after ``HARD_STOP_FACTOR`` x the limit is stopped.
+    :class:`RaceTooLarge` before it starts (None: :data:`MAX_RACE_SECONDS`); one still running after ``HARD_STOP_FACTOR`` x the limit is stopped.
     A cell that fails (e.g. the model returns NaN) records its error and the race goes on.
     """
     image = racer.kind == "image"
+    limit_s = MAX_RACE_SECONDS if limit_s is None else limit_s
     if samplers is None:
         samplers = racer.samplers if racer.flow else DEFAULT_IMAGE_SAMPLERS if image else DEFAULT_TOY_SAMPLERS
     step_counts = (DEFAULT_IMAGE_STEPS if image else DEFAULT_TOY_STEPS) if step_counts is None else step_counts
