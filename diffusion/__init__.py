@@ -15,14 +15,21 @@ Conventions, stated once (DDPM, Ho et al. 2020; k-diffusion for the sigma view):
   noise process.
 * The score of the noised data is grad log p_t(x_t) = -eps / sqrt(1 - alpha_bar_t).
 * Randomness always comes in through a ``torch.Generator`` argument.
+
+Public API: ``make_schedule`` / ``Schedule`` (schedules.py), ``q_sample`` / ``q_posterior`` (forward.py), the
+prediction conversions (parameterization.py), and ``sample(model, schedule, x_T, sampler, num_steps, generator,
+**options) -> Trajectory`` over ``SAMPLERS`` (samplers/). A ``callback(step, total, x_t, x0_pred)`` passed to
+``sample`` runs after every step; raising ``StopSampling`` inside it ends the run and returns what was done so far.
 """
 
 from .forward import q_posterior, q_sample
 from .parameterization import (PREDICTION_TYPES, convert, eps_from_score, eps_from_x0, score_from_eps, to_x0_eps,
                                v_from_x0_eps, x0_eps_from_v, x0_from_eps)
-from .samplers import LAB_DEFAULT, SAMPLER_OPTIONS, SAMPLERS, StopSampling, Trajectory, sample
+from .samplers import (LAB_DEFAULT, SAMPLER_OPTIONS, SAMPLERS, SPACINGS, VARIANCE_TYPES, StopSampling, Trajectory,
+                       sample)
 from .schedules import SCHEDULES, Schedule, make_schedule
 
 __all__ = ["make_schedule", "Schedule", "SCHEDULES", "q_sample", "q_posterior", "sample", "Trajectory",
-           "StopSampling", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "PREDICTION_TYPES", "to_x0_eps", "convert",
-           "x0_from_eps", "eps_from_x0", "v_from_x0_eps", "x0_eps_from_v", "score_from_eps", "eps_from_score"]
+           "StopSampling", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "SPACINGS", "VARIANCE_TYPES",
+           "PREDICTION_TYPES", "to_x0_eps", "convert", "x0_from_eps", "eps_from_x0", "v_from_x0_eps", "x0_eps_from_v",
+           "score_from_eps", "eps_from_score"]

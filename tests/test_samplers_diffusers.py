@@ -13,6 +13,15 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from diffusion import make_schedule, sample
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is faster than two, and is not slowed by a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 TOL = 1e-4
 T = 1000
 DIFFUSERS_NAME = {"linear": "linear", "scaled_linear": "scaled_linear", "cosine": "squaredcos_cap_v2",
@@ -157,7 +166,7 @@ def test_default_spacing_and_more_steps_equal_diffusers_defaults():
 @pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
 def test_ddpm_fixed_large_and_eta_and_clipping(spacing):
     bad = []
-    for steps, kind in itertools.product((1, 7, 20), ["mlp", "exact"]):
+    for steps, kind in itertools.product((3, 20), ["mlp", "exact"]):
         cases = [("ddpm", dict(variance_type="fixed_large")), ("ddim", dict(eta=1.0)), ("ddim", dict(eta=0.5)),
                  ("ddim", dict(clip_sample=True)), ("ddpm", dict(clip_sample=True)),
                  ("heun", dict(clip_sample=True, clip_sample_range=0.5))]

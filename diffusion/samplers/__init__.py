@@ -19,7 +19,7 @@ from .sigma_space import euler, euler_ancestral, heun
 from .timesteps import SPACINGS, check_spacing
 
 __all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "Trajectory", "StopSampling", "VARIANCE_TYPES",
-           "default_num_steps"]
+           "SPACINGS", "default_num_steps"]
 
 SAMPLERS = {
     "ddpm": ddpm,
@@ -121,8 +121,8 @@ def sample(model, schedule: Schedule, x_T: torch.Tensor, sampler: str = "ddim", 
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= T:
         raise ValueError(f"num_steps must be an int in [1, {T}] (the schedule's T), got {num_steps!r}")
     if not isinstance(x_T, torch.Tensor) or not x_T.is_floating_point() or x_T.ndim < 1 or x_T.shape[0] < 1:
-        raise ValueError("x_T must be a floating-point tensor of shape [batch, ...], got "
-                         f"{type(x_T).__name__ if not isinstance(x_T, torch.Tensor) else (x_T.dtype, tuple(x_T.shape))}")
+        got = (x_T.dtype, tuple(x_T.shape)) if isinstance(x_T, torch.Tensor) else type(x_T).__name__
+        raise ValueError(f"x_T must be a floating-point tensor of shape [batch, ...], got {got}")
     if not torch.isfinite(x_T).all():
         raise ValueError("x_T contains NaN or inf; it must be a finite standard-normal draw")
     if schedule.zero_terminal_snr and prediction_type == "epsilon":

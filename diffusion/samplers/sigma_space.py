@@ -21,7 +21,8 @@ def _plan(schedule, num_steps, spacing):
 
 def _initial_scale(sigma_max, spacing):
     # Quirk (init_noise_sigma): x_sigma = x_T * sigma_max for linspace/trailing, but x_T * sqrt(sigma_max^2 + 1)
-    # for leading. Only the latter is exactly x_T in the VP scale; the former shrinks it by sigma/sqrt(sigma^2+1).
+    # for leading. Only the latter is exactly x_T in the VP scale; the former shrinks it by sigma/sqrt(sigma^2+1)
+    # (1 - 2e-5 for the linear schedule). Trajectory.xs[0] is the x_T given, either way.
     return sigma_max if spacing in ("linspace", "trailing") else (sigma_max**2 + 1) ** 0.5
 
 
