@@ -254,6 +254,7 @@ X = torch.randn(8, 2, generator=gen(0))
     (dict(sampler="euler", eta=0.5), r"eta=0.5 is not used by sampler 'euler'.*ddim"),
     (dict(eta=-1.0), r"eta"),
     (dict(sampler="pc", snr=0.0), r"snr"),
+    (dict(clip_sample=True, clip_sample_range=0.0), r"clip_sample_range"),
     (dict(sampler="pc", corrector_steps=-1), r"corrector_steps"),
     (dict(num_steps=0), rf"num_steps must be an int in \[1, {T}\].*0"),
     (dict(num_steps=T + 1), rf"\[1, {T}\].*{T + 1}"),

@@ -101,19 +101,22 @@ def sample(model, schedule: Schedule, x_T: torch.Tensor, sampler: str = "ddim", 
 
     ``model(x_t, t)`` predicts ``prediction_type`` ("epsilon", "sample", "v_prediction") from x_t in the VP scale and
     t a float tensor [batch]. ``num_steps`` means what diffusers means (heun: N steps = 2N-1 model calls);
-    default: T for ddpm, else 50. Options per sampler: see ``SAMPLER_OPTIONS`` (None = that sampler's default);
+    default: T for ddpm and pc, else 50. Options per sampler: see ``SAMPLER_OPTIONS`` (None = that sampler's default);
     an option a sampler does not use must be left at its default, else ValueError.
     ``clip_sample`` clips every x0_pred to [-clip_sample_range, clip_sample_range] (off by default: toy data is
     not in [-1, 1]). ``callback(step, total, x_t, x0_pred)`` runs after every step (step counts from 0); raising
     :class:`StopSampling` in it ends the run early: the trajectory so far comes back with ``stopped=True`` and
     ``x0`` = the last x0_pred. ``record=False`` keeps only x0 (xs and x0_preds are None). All randomness comes
-    from ``generator``.
+    from ``generator``. On a zero-terminal-SNR schedule, epsilon-prediction is refused with a ValueError (x0 cannot
+    be recovered from eps at SNR 0; diffusers would return inf/NaN there, or fudge alpha_bar to 2**-24).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
     if not isinstance(schedule, Schedule):
         raise ValueError(f"schedule must be a diffusion Schedule, got {type(schedule).__name__}")
     check_prediction_type(prediction_type)
+    if clip_sample and not (isinstance(clip_sample_range, (int, float)) and clip_sample_range > 0):
+        raise ValueError(f"clip_sample_range must be a number > 0, got {clip_sample_range!r}")
     opts = _check_options(sampler, options)
     T = schedule.num_timesteps
     if num_steps is None:
