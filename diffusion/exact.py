@@ -27,6 +27,7 @@ import math
 import torch
 
 from .parameterization import check_prediction_type
+from .samplers.common import sigmas_for_ode
 
 __all__ = ["GaussianMixture", "MemorisingDenoiser", "ExactModel", "alpha_bar_at"]
 
@@ -36,7 +37,8 @@ def alpha_bar_at(schedule, t) -> torch.Tensor:
 
     Between integer steps sigma = sqrt((1 - alpha_bar) / alpha_bar) is interpolated linearly in t, as the Euler and
     Heun samplers (and diffusers' ``EulerDiscreteScheduler``, ``np.interp`` over the sigmas) place fractional
-    timesteps; alpha_bar = 1 / (1 + sigma^2). At integer t this is exactly ``schedule.alphas_cumprod[t]``.
+    timesteps, on the same sigma table; alpha_bar = 1 / (1 + sigma^2). At integer t this is exactly
+    ``schedule.alphas_cumprod[t]``.
     """
     t = torch.as_tensor(t, dtype=torch.float64)
     last = schedule.num_timesteps - 1
@@ -48,9 +50,9 @@ def alpha_bar_at(schedule, t) -> torch.Tensor:
     frac = t - lo
     if bool((frac == 0).all()):
         return alpha_bar[lo]
-    sigmas = ((1 - alpha_bar) / alpha_bar).sqrt()
+    sigmas = sigmas_for_ode(schedule)       # the samplers' sigma table (a zero terminal alpha_bar becomes 2**-24)
     sigma = sigmas[lo] + frac * (sigmas[hi] - sigmas[lo])
-    return 1 / (1 + sigma**2)
+    return torch.where(frac == 0, alpha_bar[lo], 1 / (1 + sigma**2))
 
 
 def _as_batch(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -50,7 +50,8 @@ def test_default_flow_model_matches_the_data():
 def test_exact_flow_of_a_gaussian_follows_the_analytic_ode(sampler, steps, tol):
     """x_0 ~ N(mu, sd^2 I): x_t ~ N((1 - t) mu, ((1 - t)^2 sd^2 + t^2) I), and the marginal flow ODE moves each point as
     x_t = (1 - t) mu + sqrt((1 - t)^2 sd^2 + t^2) x_1. (Not a straight line: only the conditional paths
-    (1 - t) x_0 + t eps that training regresses on are straight.) Heun's error falls ~ as steps^-2, Euler's ~ 1/steps."""
+    (1 - t) x_0 + t eps that training regresses on are straight.) Heun's error falls ~ as steps^-2, Euler's ~ 1/steps.
+    """
     mu, sd = torch.tensor([2.0, -1.0], dtype=torch.float64), 0.5
     gm = GaussianMixture.isotropic([1.0], [mu.tolist()], [sd])
     x1 = torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)

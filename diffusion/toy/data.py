@@ -220,7 +220,8 @@ def _ink(image) -> np.ndarray:
     try:
         from PIL import Image
         if isinstance(image, Image.Image):
-            image = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P", "PA") else image.convert("RGB"))
+            transparent = image.mode in ("RGBA", "LA", "P", "PA")
+            image = np.asarray(image.convert("RGBA" if transparent else "RGB"))
     except ImportError:  # pragma: no cover - Pillow is a dependency
         pass
     arr = np.asarray(image)

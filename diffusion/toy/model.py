@@ -21,7 +21,7 @@ def _frequencies(half: int, max_period: float) -> torch.Tensor:
 
 
 def sinusoidal_embedding(s: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """Transformer position encoding of 1000 * s (Vaswani et al. 2017, §3.5; as DDPM's time embedding): [batch, dim]."""
+    """Transformer position encoding of 1000 s (Vaswani et al. 2017, §3.5; DDPM's time embedding): [batch, dim]."""
     angles = s[:, None].float() * _frequencies(dim // 2, max_period)[None]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
@@ -114,12 +114,13 @@ class ToyModel:
     def sample(self, n: int, sampler: str | None = None, num_steps: int | None = None, seed: int = 0, **options):
         """n samples in the data's space, as a Trajectory (x0, timesteps, xs, x0_preds, nfe, stopped).
 
-        Diffusion: any sampler of :data:`diffusion.SAMPLERS` (default "ddim"; num_steps default: T for ddpm and pc,
-        else 50) with its options (eta, timestep_spacing, callback, record, ...). Flow matching: "euler" (default)
+        Diffusion: any sampler of :data:`diffusion.SAMPLERS` with its options (eta, timestep_spacing, callback,
+        record, ...); no sampler: the lab's default, :data:`diffusion.LAB_DEFAULT` (dpmpp_2m, 20 steps, leading);
+        a named sampler without num_steps: its own default (T for ddpm and pc, else 50). Flow matching: "euler" (default)
         or "heun" of :mod:`diffusion.toy.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``; xs and
         x0_preds are mapped to the data's space with the same affine map as the samples.
         """
-        from ..samplers import sample as diffusion_sample
+        from ..samplers import LAB_DEFAULT, sample as diffusion_sample
         from .data import MAX_POINTS
         from .flow import flow_sample
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
@@ -134,7 +135,11 @@ class ToyModel:
             steps = 50 if num_steps is None else num_steps
             traj = flow_sample(self, x_T, sampler=sampler or "euler", num_steps=steps, generator=generator, **options)
         else:
-            traj = diffusion_sample(self, self.schedule, x_T, sampler=sampler or "ddim", num_steps=num_steps,
+            if sampler is None:                      # the lab's default sampler, steps and spacing
+                sampler = LAB_DEFAULT["sampler"]
+                num_steps = LAB_DEFAULT["num_steps"] if num_steps is None else num_steps
+                options.setdefault("timestep_spacing", LAB_DEFAULT["timestep_spacing"])
+            traj = diffusion_sample(self, self.schedule, x_T, sampler=sampler, num_steps=num_steps,
                                     generator=generator, prediction_type=self.prediction_type, **options)
         traj.x0 = self.to_data(traj.x0)
         if traj.xs is not None:
