@@ -120,10 +120,13 @@ class ImageModel:
     def describe(self) -> str:
         c, h, w = self.shape
         mp = self.num_parameters / 1e6
-        return (f"{self.id}: {w}x{h} {'grey' if c == 1 else 'RGB'}, {mp:.1f} M parameters, "
+        text = (f"{self.id}: {w}x{h} {'grey' if c == 1 else 'RGB'}, {mp:.2g} M parameters, "
                 f"{self.schedule.num_timesteps} training steps ({self.schedule.name} betas), "
                 f"predicts {self.prediction_type}, variance {self.variance_type}, "
                 f"clip x0 {'on' if self.clip_sample else 'off'}")
+        if self.steps_offset:  # the core's timestep spacings follow diffusers with steps_offset = 0
+            text += f" (its steps_offset {self.steps_offset} is not applied)"
+        return text
 
 
 # --------------------------------------------------------------------------------------------------------------

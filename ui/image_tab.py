@@ -37,8 +37,11 @@ FWD_ID, REV_ID, RES_ID = "img-fwd-scrub", "img-rev-scrub", "img-res-scrub"
 FWD_SLIDER, REV_SLIDER, RES_SLIDER = "img-fwd-t", "img-rev-t", "img-res-t"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 DEFAULTS = dict(sampler="ddim", steps=50, seed=0, batch=8, eta=0.0, t_start=400, restore_steps=50)
-# per-session bytes: the reverse run, the restore run and the forward frames share MAX_SESSION_BYTES (150 MB)
-REVERSE_BYTES, RESTORE_BYTES = 96 * 2**20, 32 * 2**20
+# per-session bytes: the reverse run's frames, the restore run's and the forward view's share MAX_SESSION_BYTES
+# (150 MB) with room for the runs' final images (a 16-image batch of 256 px RGB floats is 12.6 MB)
+REVERSE_BYTES, RESTORE_BYTES, FORWARD_BYTES = 80 * 2**20, 32 * 2**20, 16 * 2**20
+_FINALS_MAX = (MAX_BATCH + 1) * 3 * 256 * 256 * 5   # both runs' final images (float32 + uint8), 256 px RGB
+assert REVERSE_BYTES + RESTORE_BYTES + FORWARD_BYTES + _FINALS_MAX <= MAX_SESSION_BYTES
 
 SESSIONS = SessionRegistry()   # live image sessions (tests and issue 6's load test check they are released)
 
@@ -246,7 +249,8 @@ def forward(session, example: str | None = None, upload: str | None = None, seed
     session.picture, session.picture_name = _picture(example, upload)
     session.invert = bool(invert)
     x0, shown = _x0(session, model)
-    fwd = forward_frames(model, x0, seed=seed)
+    frames = int(min(100, max(10, FORWARD_BYTES // (2 * x0.numel()))))   # x_t and x̂₀ per frame, uint8
+    fwd = forward_frames(model, x0, seed=seed, num_frames=frames)
     session.forward = fwd
     c, h, w = model.shape
     info = (f"{session.picture_name} as {model.id} sees it: {w}×{h} {'grey' if c == 1 else 'RGB'}"
@@ -408,7 +412,7 @@ def build_image_tab() -> None:
                                  label="Model", scale=3,
                                  info="the bundled MNIST model, a suggested Hub id, or type any owner/name")
         load_btn = gr.Button("Load model", scale=1)
-    model_md = gr.Markdown()
+    model_md = gr.Markdown(elem_id="img-model")
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
@@ -422,7 +426,7 @@ def build_image_tab() -> None:
         with gr.Column(scale=1):
             converted = gr.Image(label="What the model sees", type="pil", interactive=False, format="png",
                                  height=200)
-            picture_md = gr.Markdown()
+            picture_md = gr.Markdown(elem_id="img-picture")
 
     with gr.Tabs():
         with gr.Tab("Forward"):
@@ -435,20 +439,20 @@ def build_image_tab() -> None:
         with gr.Tab("Reverse"):
             gr.Markdown(REVERSE_MD, latex_delimiters=LATEX)
             with gr.Row():
-                sampler = gr.Dropdown(list(SAMPLERS), value=DEFAULTS["sampler"], label="Sampler")
+                sampler = gr.Dropdown(list(SAMPLERS), value=DEFAULTS["sampler"], label="Sampler", elem_id="img-sampler")
                 steps = gr.Slider(1, 1000, DEFAULTS["steps"], step=1, label="Steps")
                 eta = gr.Slider(0.0, 1.0, DEFAULTS["eta"], step=0.05, label="η (DDIM only)",
                                 info="0: deterministic; 1: as noisy as DDPM")
             with gr.Row():
                 batch = gr.Slider(1, MAX_BATCH, DEFAULTS["batch"], step=1, label="Batch size")
                 seed = gr.Number(DEFAULTS["seed"], precision=0, minimum=0, label="Seed")
-            estimate_md = gr.Markdown()
+            estimate_md = gr.Markdown(elem_id="img-estimate")
             with gr.Row():
                 sample_btn = gr.Button("Sample", variant="primary")
                 stop_btn = gr.Button("Stop", variant="stop")
-            status_md = gr.Markdown()
+            status_md = gr.Markdown(elem_id="img-status")
             gallery = gr.Gallery(label="The batch (click one to scrub it)", columns=8, height=220,
-                                 object_fit="contain", allow_preview=False)
+                                 object_fit="contain", allow_preview=False, elem_id="img-gallery")
             image_no = gr.Slider(1, MAX_BATCH, 1, step=1, label="Image of the batch")
             rev_scrub = gr.HTML(placeholder_html("Press Sample to run the sampler."), elem_id=REV_ID)
             rev_t = gr.Slider(0, 1, 1, step=1, label="Step through the run: right = pure noise (start), "
@@ -465,7 +469,7 @@ def build_image_tab() -> None:
             with gr.Row():
                 res_btn = gr.Button("Noise and restore", variant="primary")
                 res_stop = gr.Button("Stop", variant="stop")
-            res_status = gr.Markdown()
+            res_status = gr.Markdown(elem_id="img-res-status")
             trio = gr.Image(label="original · noised · restored", type="pil", interactive=False, format="png")
             res_scrub = gr.HTML(placeholder_html("Press Noise and restore."), elem_id=RES_ID)
             res_t = gr.Slider(0, 1, 1, step=1, label="Step through the restoration (right = noised start)",
@@ -485,7 +489,9 @@ def build_image_tab() -> None:
         frame_label = gr.Markdown()
 
     # --- events ---
-    heavy = dict(concurrency_limit=2, concurrency_id="image_heavy")
+    # one image run at a time per server: two runs on a 2-vCPU machine would each take twice as long (or worse:
+    # torch's threads contend), and the time estimates assume a free machine. Others wait in the queue.
+    heavy = dict(concurrency_limit=1, concurrency_id="image_heavy")
     light = dict(concurrency_id="image_light")
     fwd_inputs = [state, example, upload, fwd_seed, invert]
     fwd_outputs = [state, converted, fwd_scrub, fwd_t, picture_md]
