@@ -182,12 +182,19 @@ def titled(image: Image.Image, title: str) -> Image.Image:
 
 
 # --- the race ----------------------------------------------------------------------------------------------------
-def _quality_label(q) -> str:
+def quality_text(q) -> str:
+    """A quality figure for display: 1.23, 1.27e+02, ∞ (or '' for none)."""
     if q is None:
         return ""
     if not math.isfinite(q):
-        return "q = ∞ (blew up)"
-    return f"q = {q:.2f}" if q < 100 else f"q = {q:.3g}"
+        return "∞"
+    return f"{q:.2f}" if q < 100 else f"{q:.3g}"
+
+
+def _quality_label(q) -> str:
+    if q is None:
+        return ""
+    return "q = ∞ (blew up)" if not math.isfinite(q) else f"q = {quality_text(q)}"
 
 
 def race_clouds(result, reference_points: np.ndarray) -> Image.Image:

@@ -45,6 +45,7 @@ DEFAULT_SCHEDULES = dict(schedules=list(compare.DEFAULT_SCHEDULES), T=1000, resc
                          data="moons", seed=0)
 DEFAULT_SPACING = dict(sampler="ddim", steps=10, schedule="cosine", seed=0)
 SPACING_POINTS = 2000
+MIN_T, MAX_T = 10, 2000        # T in the schedules view (the slider's range)
 BREAK_POINTS = 2000
 
 # --- words on the page ---------------------------------------------------------------------------------------------
@@ -246,7 +247,7 @@ def compare_schedules(schedules=DEFAULT_SCHEDULES["schedules"], T=DEFAULT_SCHEDU
         schedules = [schedules]
     for s in schedules:
         choice("schedule", s, sorted(SCHEDULES))
-    T = number("T (timesteps)", T, 2, compare.MAX_SCHEDULE_T, integer=True)
+    T = number("T (timesteps)", T, MIN_T, MAX_T, integer=True)
     seed = number("seed", seed, 0, 2**31 - 1, integer=True)
     data = choice("data set", data, [k for k, v in DATASETS.items()])
     try:
@@ -320,7 +321,7 @@ def compare_spacing(sampler=DEFAULT_SPACING["sampler"], steps=DEFAULT_SPACING["s
             items.append((f"{spacing}: {F._quality_label(cell.quality)}", cell.samples.numpy(),
                           "mean (" + ", ".join(f"{m:.2f}" for m in mean) + ")"))
         panels.append(F.titled(F.cells_row(items, bounds, reference=ref, size=230), what))
-        nums = ", ".join(f"{sp} **{F._quality_label(c.quality)[4:]}**" for sp, c in out)
+        nums = ", ".join(f"{sp} **{F.quality_text(c.quality)}**" for sp, c in out)
         lines.append(f"* {what}: quality {nums}")
     ref_mean = [m + s for m, s in zip([0.0, 0.0], breakit.OFF_CENTRE)]
     md = (f"**{sampler}, {steps} steps, quality by spacing** (1.0 = a fresh draw of the data):\n"
@@ -333,7 +334,7 @@ def compare_spacing(sampler=DEFAULT_SPACING["sampler"], steps=DEFAULT_SPACING["s
 def _race_table(result) -> pd.DataFrame:
     rows = []
     for c in result.cells:
-        q = "" if c.quality is None else ("∞" if not math.isfinite(c.quality) else f"{c.quality:.3g}")
+        q = F.quality_text(c.quality)
         rows.append({"sampler": c.sampler, "steps": c.num_steps, "NFE": c.nfe, "quality": q,
                      "seconds": round(c.seconds, 2),
                      "note": c.error or ("stopped part-way" if c.stopped else "")})
@@ -493,7 +494,7 @@ def build_compare_tab(toy_state=None) -> None:
         gr.Markdown(SCHEDULES_MD, latex_delimiters=LATEX)
         with gr.Row():
             sch = gr.CheckboxGroup(sorted(SCHEDULES), value=DEFAULT_SCHEDULES["schedules"], label="Schedules")
-            sch_T = gr.Slider(10, 2000, DEFAULT_SCHEDULES["T"], step=10, label="T (timesteps)")
+            sch_T = gr.Slider(MIN_T, MAX_T, DEFAULT_SCHEDULES["T"], step=1, label="T (timesteps)")
             sch_rescale = gr.Checkbox(DEFAULT_SCHEDULES["rescale"], label="also show the zero-terminal-SNR rescale")
         with gr.Row():
             examples = example_names()

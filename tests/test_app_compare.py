@@ -1,0 +1,208 @@
+"""The Compare tab through its API: gradio_client against the tab served in-process in a gr.Blocks of its own.
+
+(The tab is tested standalone so that it does not depend on how app.py places it; the app's own tests cover the
+wiring.) Every endpoint with its defaults, with bad input (clear messages, the session keeps working), Stop, and the
+PNG export of the race.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client.exceptions import AppError  # noqa: E402
+
+ENDPOINTS = ["/compare_schedules", "/compare_spacing", "/race", "/race_stop", "/break_it"]
+TEST_DEFAULT_STEPS = 400   # the toy lab's default model trains for fewer steps in tests (as tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def compare_server():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    from ui import toy_session
+    from ui.compare_tab import build_compare_tab
+
+    toy_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
+    toy_session.DEFAULTS.start()
+    with gr.Blocks() as demo:
+        build_compare_tab()
+    demo.queue(default_concurrency_limit=4)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        yield SimpleNamespace(url=url, demo=demo)
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def cclient(compare_server, tmp_path):
+    from gradio_client import Client
+    return Client(compare_server.url, verbose=False, download_files=str(tmp_path / "downloads"))
+
+
+def image(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def rows(table) -> list[dict]:
+    return [dict(zip(table["headers"], r)) for r in table["data"]]
+
+
+def test_every_endpoint_is_listed_and_every_parameter_has_a_default(cclient):
+    api = cclient.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ENDPOINTS:
+        assert name in api, f"{name} missing from the API"
+        for p in api[name]["parameters"]:
+            assert p["parameter_has_default"], f"{name}: parameter {p['parameter_name']!r} has no default"
+
+
+def test_compare_schedules_with_defaults(cclient):
+    curves, grid, table, md = cclient.predict(api_name="/compare_schedules")
+    assert image(curves).shape[1] > 800 and image(grid).shape[0] > 4 * 96
+    table = rows(table)
+    assert [r["schedule"] for r in table] == ["linear", "cosine", "scaled_linear", "sigmoid"]
+    assert all(r["verdict"].startswith("✓") for r in table) and "No schedule flagged" in md
+
+
+def test_compare_schedules_flags_too_few_steps_and_shows_the_rescale(cclient):
+    _, _, table, md = cclient.predict(schedules=["linear", "cosine"], T=50, rescale=True, data="gaussians8",
+                                      api_name="/compare_schedules")
+    table = {r["schedule"]: r for r in rows(table)}
+    assert set(table) == {"linear", "linear+zero_snr", "cosine", "cosine+zero_snr"}
+    assert table["linear"]["verdict"].startswith("⚠") and "signal" in table["linear"]["verdict"]
+    assert table["linear+zero_snr"]["log-SNR_T"] == "−∞" and table["linear+zero_snr"]["verdict"].startswith("✓")
+    assert "1 of 4 schedules flagged" in md and "linear" in md
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(schedules=[]), "No schedule chosen"), (dict(schedules=["nope"]), "nope.* not in the list of choices"),
+    (dict(T=1), "minimum value 10"), (dict(T=10**7), "maximum value 2000"), (dict(T=12.5), "whole number"),
+    (dict(data="nope"), "nope.* not in the list of choices"), (dict(example="../../etc/passwd"), "not in the list of choices")])
+def test_compare_schedules_bad_input_gets_a_clear_message(cclient, kwargs, message):
+    with pytest.raises(AppError, match=message):
+        cclient.predict(api_name="/compare_schedules", **kwargs)
+    assert cclient.predict(schedules=["cosine"], api_name="/compare_schedules")[3]   # still serving
+
+
+def test_compare_spacing_with_defaults_measures_each_spacing(cclient):
+    visited, table, clouds, md = cclient.predict(api_name="/compare_spacing")
+    table = {r["spacing"]: r for r in rows(table)}
+    assert table["leading"]["first call at t"] == "900" and table["trailing"]["first call at t"] == "999"
+    assert float(table["leading"]["√ᾱ assumed at the first call"]) > 0.1
+    assert image(visited).shape[1] > 600 and image(clouds).shape[0] > 400
+    numbers = re.findall(r"(leading|trailing|linspace) \*\*([0-9.e+]+|∞)\*\*", md)
+    assert len(numbers) == 6, md                 # 3 spacings x (trained model, exact off-centre)
+
+
+def test_compare_spacing_refuses_bad_input(cclient):
+    with pytest.raises(AppError, match="nope.* not in the list of choices"):
+        cclient.predict(sampler="nope", api_name="/compare_spacing")
+    with pytest.raises(AppError, match="minimum value 1"):
+        cclient.predict(steps=0, api_name="/compare_spacing")
+    with pytest.raises(AppError, match="whole number"):
+        cclient.predict(steps=2.5, api_name="/compare_spacing")
+
+
+def test_race_with_defaults_runs_five_samplers_by_four_step_counts_and_exports_a_png(cclient):
+    clouds, plot, table, md, png = cclient.predict(api_name="/race")
+    table = rows(table)
+    assert len(table) == 20 and {r["sampler"] for r in table} == {"ddpm", "ddim", "euler", "heun", "dpmpp_2m"}
+    assert {r["steps"] for r in table} == {5, 10, 20, 50}
+    assert all(r["quality"] not in ("", "∞") for r in table)
+    heun = {r["steps"]: r["NFE"] for r in table if r["sampler"] == "heun"}
+    assert heun == {5: 9, 10: 19, 20: 39, 50: 99}
+    assert "Best for a budget" in md and "2000 points" in md
+    fig, grid = image(png), image(clouds)
+    assert fig.shape[0] > grid.shape[0] and fig.shape[1] >= grid.shape[1]    # the export holds grid + plot
+    assert image(plot).shape[1] > 400
+
+
+def test_race_on_the_exact_1d_mixture(cclient):
+    clouds, plot, table, md, png = cclient.predict(model="exact: gmm1d mixture (1-D)", samplers=["ddim", "heun"],
+                                                      steps="2, 8", points=500, api_name="/race")
+    assert [(r["sampler"], r["steps"], r["NFE"]) for r in rows(table)] == [("ddim", 2, 2), ("ddim", 8, 8),
+                                                                         ("heun", 2, 3), ("heun", 8, 15)]
+    assert "exact denoiser (gmm1d)" in md and image(png).shape[0] > 300
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(samplers=[]), "No sampler chosen"), (dict(samplers=["nope"]), "nope.* not in the list of choices"),
+    (dict(steps=""), "No step counts given"), (dict(steps="5, ten"), "'ten' is not a number"),
+    (dict(steps="5, 2000"), r"out of range: each must be between 1 and 1000"),
+    (dict(steps="1, 2, 3, 4, 5, 6, 7"), "over the race's limit of 6"), (dict(steps="0"), "whole number ≥ 1"),
+    (dict(points=10**6), "maximum value 5000"), (dict(model="nope"), "nope.* not in the list of choices"),
+    (dict(spacing="nope"), "nope.* not in the list of choices"), (dict(seed=-1), "minimum value 0")])
+def test_race_bad_input_gets_a_clear_message(cclient, kwargs, message):
+    args = dict(model="exact: gaussians8 mixture", samplers=["ddim"], steps="2", points=200)
+    args.update(kwargs)
+    with pytest.raises(AppError, match=message):
+        cclient.predict(api_name="/race", **args)
+    out = cclient.predict(model="exact: gaussians8 mixture", samplers=["ddim"], steps="2", points=200,
+                          api_name="/race")
+    assert len(out[2]["data"]) == 1                                                 # the session still works
+
+
+def test_a_race_over_the_time_limit_is_refused_up_front(cclient, monkeypatch):
+    from diffusion import race
+    monkeypatch.setattr(race, "MAX_RACE_SECONDS", 1e-6)
+    with pytest.raises(AppError, match=r"over the lab's 0 s limit.*fewer samplers"):
+        cclient.predict(model="exact: gaussians8 mixture", samplers=["ddim"], steps="2", api_name="/race")
+
+
+def test_the_image_race_gives_a_grid_or_says_why_not(cclient):
+    from diffusion import hub
+    args = dict(model="image: bundled MNIST DDPM", samplers=["ddim", "dpmpp_2m"], steps="2, 3", images=2)
+    if not (hub.BUNDLED_DIR / "config.json").is_file() and not (hub.BUNDLED_DIR / "unet" / "config.json").is_file():
+        with pytest.raises(AppError, match="cannot be raced: the bundled model is missing"):
+            cclient.predict(api_name="/race", **args)
+        return
+    grid, plot, table, md, png = cclient.predict(api_name="/race", **args)
+    assert [(r["sampler"], r["steps"]) for r in rows(table)] == [("ddim", 2), ("ddim", 3), ("dpmpp_2m", 2),
+                                                                 ("dpmpp_2m", 3)]
+    assert all(r["quality"] == "" for r in rows(table)) and plot is None
+    assert "Same $x_T$ in every cell" in md
+    assert image(png).shape[0] == image(grid).shape[0] + 26           # the export: the grid under a title
+
+
+def test_stop_ends_a_race_and_keeps_the_finished_cells(cclient, monkeypatch):
+    from diffusion import race
+    monkeypatch.setattr(race, "MAX_RACE_SECONDS", 10_000.0)     # a long race on purpose
+    job = cclient.submit(model="exact: gaussians8 mixture", samplers=["ddim", "euler", "dpmpp_2m", "pc"],
+                         steps="100, 200, 400, 800, 900", points=5000, api_name="/race")
+    deadline = time.time() + 120
+    while time.time() < deadline and not job.done() and not any("Racing" in str(o) for o in job.outputs()[-1:]):
+        time.sleep(0.3)
+    t0 = time.time()
+    cclient.predict(api_name="/race_stop")
+    clouds, plot, table, md, png = job.result(timeout=120)
+    assert time.time() - t0 < 60
+    assert "stopped" in md
+    done = rows(table)
+    assert len(done) < 20 and (not done or done[-1]["note"] in ("stopped part-way", ""))
+    assert os.path.exists(png)
+
+
+@pytest.mark.parametrize("experiment", ["T too small", "wrong DDPM variance", "clipped x̂₀", "no time embedding"])
+def test_break_it_shows_the_mistake_with_numbers(cclient, experiment):
+    img, md = cclient.predict(experiment=experiment, api_name="/break_it")
+    assert image(img).shape[1] > 500
+    q = [float(v) for v in re.findall(r"quality ([0-9.]+)", md)]
+    assert len(q) == 2, md
+    if experiment in ("T too small", "clipped x̂₀"):
+        assert q[1] > 1.5 * q[0], md
+    if experiment == "wrong DDPM variance":
+        spreads = [float(v) for v in re.findall(r"spread around the modes ([0-9.]+)", md)]
+        assert spreads[1] > 1.4 * spreads[0], md
+
+
+def test_break_it_refuses_an_unknown_experiment(cclient):
+    with pytest.raises(AppError, match="nope.* not in the list of choices"):
+        cclient.predict(experiment="nope", api_name="/break_it")
