@@ -6,6 +6,8 @@ is trained once per server, in a background thread, when the demo is built.
 """
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
 TITLE = "Diffusion Lab"
@@ -29,7 +31,7 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(HEADER_MD)
         with gr.Tabs():
             with gr.Tab("Toy lab", id="toy"):
-                build_toy_tab()
+                toy_state = build_toy_tab()
             try:  # TODO(lead): drop this guard once ui/image_tab.py has landed
                 from ui.image_tab import build_image_tab
             except ImportError:
@@ -37,6 +39,13 @@ def build_demo() -> gr.Blocks:
             if build_image_tab is not None:
                 with gr.Tab("Image lab", id="image"):
                     build_image_tab()
+            try:  # TODO(lead): drop this guard once ui/compare_tab.py has landed
+                from ui.compare_tab import build_compare_tab
+            except ImportError:
+                build_compare_tab = None
+            if build_compare_tab is not None:
+                with gr.Tab("Compare", id="compare"):
+                    build_compare_tab(toy_state=toy_state)
     demo.queue(**QUEUE)
     return demo
 
@@ -47,5 +56,13 @@ def launch_kwargs() -> dict:
     return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft())
 
 
-if __name__ == "__main__":
+def main() -> None:
+    import torch
+    # One intra-op thread per request: requests run side by side on a 2-vCPU Space, and oversubscribed OpenMP
+    # threads slow small-model work down several-fold (measured here: a toy training step 3x slower with 2).
+    torch.set_num_threads(int(os.environ.get("DIFFUSION_LAB_TORCH_THREADS", "1")))
     build_demo().launch(**launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

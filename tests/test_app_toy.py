@@ -49,9 +49,9 @@ def test_sample_with_defaults_records_every_step_for_the_scrubber(client):
 
 
 def test_frame_endpoint_shows_data_at_0_and_noise_at_the_end(client):
-    client.predict(api_name="/toy_sample")
+    client.predict(num_steps=20, n=800, api_name="/toy_sample")
     clean = pixels(client.predict(view="forward", index=0, api_name="/toy_frame"))
-    noisy = pixels(client.predict(view="forward", index=50, api_name="/toy_frame"))
+    noisy = pixels(client.predict(view="forward", index=20, api_name="/toy_frame"))
     sample = pixels(client.predict(view="reverse", index=0, api_name="/toy_frame"))
     assert clean.shape == noisy.shape == sample.shape == (340, 340, 3)
     assert np.abs(clean - noisy).mean() > 1.0          # the cloud moved
@@ -59,11 +59,11 @@ def test_frame_endpoint_shows_data_at_0_and_noise_at_the_end(client):
 
 
 def test_view_redraws_with_overlays_and_keeps_the_frame_count(client):
-    client.predict(api_name="/toy_sample")
+    client.predict(num_steps=20, n=800, api_name="/toy_sample")
     plain = client.predict(overlays=[], index=10, api_name="/toy_view")
     rich = client.predict(overlays=["trajectories", "predicted x̂₀ cloud", "learned field",
                                     "exact field & exact-denoiser samples"], index=10, api_name="/toy_view")
-    assert frames_in(plain) == frames_in(rich) == 2 * 51
+    assert frames_in(plain) == frames_in(rich) == 2 * 21
     assert 'data-index="10"' in rich
     assert plain != rich
 
@@ -75,6 +75,47 @@ def test_gif_export_holds_every_frame(client):
     with Image.open(path) as gif:
         assert gif.n_frames == 21
         assert gif.size == (340, 340)
+
+
+# --- the app as a program ---------------------------------------------------------------------------------------
+def test_importing_app_is_cheap():
+    """Nothing heavy at import: no torch, no core package, no model (a Space imports app.py before serving)."""
+    import subprocess
+    import sys
+    code = "import sys, app; print(sorted(m for m in ('torch', 'diffusion', 'ui.toy_tab') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_python_app_py_serves_on_the_port_it_is_given():
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=str(Path(__file__).resolve().parents[1]), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, status = time.time() + 120, None
+        while time.time() < deadline and status is None:
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).status
+            except OSError:
+                assert proc.poll() is None, "python app.py exited"
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 # --- data sources ---------------------------------------------------------------------------------------------
@@ -125,6 +166,9 @@ def test_flow_matching_model_samples_with_its_own_ode(client):
     html, _, quality_md = client.predict(sampler="ddim", num_steps=8, n=400, api_name="/toy_sample")  # -> euler
     assert frames_in(html) == 2 * 9 and "flow_matching" in quality_md
     assert "euler" in html
+    with_exact = client.predict(overlays=["learned field", "exact field & exact-denoiser samples"], index=4,
+                                api_name="/toy_view")
+    assert frames_in(with_exact) == 2 * 9 and with_exact != html
 
 
 def test_one_dimensional_data_trains_samples_and_draws_the_density_view(client):
@@ -171,6 +215,7 @@ BAD = [
     ("/toy_sample", dict(num_steps=0), "less than minimum value 1"),
     ("/toy_sample", dict(num_steps=5000), "greater than maximum value 1000"),
     ("/toy_sample", dict(eta=-1), "less than minimum value 0"),
+    ("/toy_sample", dict(spacing="random"), "not in the list of choices"),
     ("/toy_view", dict(overlays=["nonsense"]), "not in the list of choices"),
     ("/toy_frame", dict(index=10**6), "greater than maximum value 99"),
     ("/toy_frame", dict(index=80), r"frame must be in \[0, 50\]"),
@@ -202,14 +247,14 @@ def test_two_visitors_never_see_each_others_work(app_server, tmp_path):
     bob = Client(app_server.url, verbose=False, download_files=str(tmp_path / "b"))
     alice.predict(source="dataset", dataset="checkerboard", api_name="/toy_data")
     alice.predict(steps=SHORT, api_name="/toy_train")
-    _, _, alice_q = alice.predict(num_steps=12, n=600, seed=3, api_name="/toy_sample")
+    _, _, alice_q = alice.predict(num_steps=12, n=300, seed=3, api_name="/toy_sample")
     _, bob_slider, bob_q = bob.predict(api_name="/toy_sample")
     assert "checkerboard" in alice_q and "default model" in bob_q and "checkerboard" not in bob_q
     assert bob_slider["maximum"] == 50                          # Bob's run is his default-settings run
     a_data = pixels(alice.predict(view="forward", index=0, api_name="/toy_frame"))
     b_data = pixels(bob.predict(view="forward", index=0, api_name="/toy_frame"))
     assert np.abs(a_data - b_data).mean() > 1.0               # checkerboard vs moons
-    _, _, alice_again = alice.predict(num_steps=12, n=600, seed=3, api_name="/toy_sample")
+    _, _, alice_again = alice.predict(num_steps=12, n=300, seed=3, api_name="/toy_sample")
     assert alice_again == alice_q                              # same seed, same session model: same figure
 
 
@@ -229,9 +274,9 @@ def test_a_session_stays_within_its_memory_budget(app_server):
     from ui.toy_session import close_session, new_session
     from ui.toy_tab import MAX_POINTS, sample
     session = new_session()
-    session, html, _, _ = sample(session, "ddim", 150, 0.0, 0, MAX_POINTS, ["learned field"],
+    session, html, _, _ = sample(session, "ddim", MAX_FRAMES + 20, 0.0, 0, MAX_POINTS, [],
                                  progress=lambda *a, **k: None)
-    assert session.run.record.num_frames == MAX_FRAMES     # 151 states, subsampled
+    assert session.run.record.num_frames == MAX_FRAMES     # more states than that, subsampled
     assert frames_in(html) == 2 * MAX_FRAMES
     assert session.nbytes() < MAX_SESSION_BYTES
     close_session(session)

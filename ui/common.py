@@ -183,7 +183,10 @@ def choice(name: str, value, options: Iterable[str]) -> str:
 
 def user_error(exc: Exception) -> gr.Error:
     """A core ValueError, shown in the UI as it is (the core's messages name the bad value and the choices)."""
-    return gr.Error(str(exc))
+    if isinstance(exc, gr.Error):
+        return exc
+    message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return gr.Error(message)
 
 
 # --- per-session objects ----------------------------------------------------------------------------------------

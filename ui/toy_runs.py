@@ -10,6 +10,8 @@ so learned and exact fields are drawn the same way for both kinds of model.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -121,16 +123,22 @@ def label_of(model, t: float | None) -> str:
 
 
 # --- a recorded run -----------------------------------------------------------------------------------------
-def sampler_options(sampler: str, eta: float) -> dict:
-    """The options to pass with ``sampler``: eta only where the sampler takes it."""
+def sampler_options(model, sampler: str, eta: float, spacing: str | None) -> dict:
+    """The options to pass with ``sampler``: eta and the timestep spacing only where the sampler takes them."""
     from diffusion.samplers import SAMPLER_OPTIONS
-    return {"eta": float(eta)} if "eta" in SAMPLER_OPTIONS.get(sampler, {}) else {}
+    if is_flow(model):
+        return {}
+    takes = SAMPLER_OPTIONS.get(sampler, {})
+    options = {"eta": float(eta)} if "eta" in takes else {}
+    if spacing is not None and "timestep_spacing" in takes:
+        options["timestep_spacing"] = spacing
+    return options
 
 
 def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50, eta: float = 0.0, seed: int = 0,
-               n: int = 2000, with_exact: bool = True) -> tuple[RunRecord, float]:
+               n: int = 2000, spacing: str | None = "leading", with_exact: bool = True) -> tuple[RunRecord, float]:
     """Sample n points with ``sampler`` and record what the scrubber shows; returns (record, quality figure)."""
-    options = sampler_options(sampler, eta)
+    options = sampler_options(model, sampler, eta, spacing)
     traj = model.sample(n, sampler=sampler, num_steps=num_steps, seed=seed, **options)
     K = len(traj.timesteps)
     # states ordered clean -> noise: xs[K] (the sample), xs[K-1] (at timesteps[K-1]), ..., xs[0] = x_T
@@ -161,15 +169,33 @@ def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50,
         data=data.points.numpy(),
     )
     record.bounds = _bounds(record)
-    exact = data.exact(model) if with_exact else None
+    record.times, record.levels = times, levels
+    record.replay = dict(sampler=sampler, num_steps=num_steps, seed=seed, options=options, states=states)
     if data.dim == 2:
-        _add_fields(record, model, times, levels, exact)
-    elif exact is not None:
-        _add_density(record, model, levels, exact)
-    if exact is not None:
-        x_T = _to_model(model, traj.xs[0][:EXACT_PARTICLES])
-        record.exact_reverse = _exact_run(model, exact, x_T, sampler, num_steps, seed, options, states)
+        record.grid = _grid(record.bounds)
+        record.field = _field(model, record.grid, times, levels, lambda x, t, a, s: x0_pred(model, x, t))
+    if with_exact:
+        record = add_exact(record, model, data)
     return record, quality(traj.x0, data.reference)
+
+
+def add_exact(record: RunRecord, model, data: ToyData) -> RunRecord:
+    """A copy of ``record`` with the exact denoiser's view added: its field (2-D) or density (1-D), and the same
+    sampler run from the same x_T driven by it. Slower than the learned view (the memorising denoiser compares
+    every point with every data point), so the tab computes it only when the visitor asks for it."""
+    exact = data.exact(model)
+    new = replace(record)
+    if data.dim == 2:
+        new.exact_field = _field(model, record.grid, record.times, record.levels,
+                                 lambda x, t, a, s: exact.posterior_mean(x.double(), torch.tensor(a),
+                                                                         torch.tensor(s)).float())
+    else:
+        _add_density(new, model, record.levels, exact)
+    x_T = _to_model(model, torch.as_tensor(record.reverse[-1][:EXACT_PARTICLES]))
+    r = record.replay
+    new.exact_reverse = _exact_run(model, exact, x_T, r["sampler"], r["num_steps"], r["seed"], r["options"],
+                                   r["states"])
+    return new
 
 
 def _bounds(record: RunRecord) -> tuple:
@@ -187,26 +213,25 @@ def _np(model, x_model: torch.Tensor) -> np.ndarray:
     return torch.stack([_to_data(model, x) for x in x_model]).float().numpy()
 
 
-def _add_fields(record: RunRecord, model, times, levels, exact) -> None:
-    """Learned and exact score fields on a GRID x GRID lattice, in data space (arrows are rescaled per frame)."""
-    xmin, xmax, ymin, ymax = record.bounds
+def _grid(bounds) -> np.ndarray:
+    """GRID x GRID arrow origins inside the axes: [GRID^2, 2] in data space."""
+    xmin, xmax, ymin, ymax = bounds
     lo, hi = np.array([xmin, ymin]), np.array([xmax, ymax])
     axes = [np.linspace(lo[k] + 0.06 * (hi[k] - lo[k]), hi[k] - 0.06 * (hi[k] - lo[k]), GRID) for k in range(2)]
-    grid = np.stack(np.meshgrid(*axes), -1).reshape(-1, 2).astype(np.float32)
+    return np.stack(np.meshgrid(*axes), -1).reshape(-1, 2).astype(np.float32)
+
+
+def _field(model, grid, times, levels, denoise) -> np.ndarray:
+    """The score field at every frame's level, from a denoiser ``denoise(x, t, a, s) -> x̂₀`` (model space);
+    [F, G, 2] in data units (arrows are rescaled per frame when drawn). The clean frame has none (s = 0)."""
     g_model = _to_model(model, grid)
-    learned, exact_f = [], []
+    out = []
     for t, (a, s) in zip(times, levels):
-        if t is None:                                          # clean frame: the score is undefined at s = 0
-            learned.append(np.full_like(grid, np.nan))
-            exact_f.append(np.full_like(grid, np.nan))
-            continue
-        learned.append(score(g_model, x0_pred(model, g_model, t), a, s).numpy())
-        if exact is not None:
-            ex0 = exact.posterior_mean(g_model.double(), torch.tensor(a), torch.tensor(s)).float()
-            exact_f.append(score(g_model, ex0, a, s).numpy())
-    record.grid = grid
-    record.field = np.stack(learned).astype(np.float32)
-    record.exact_field = np.stack(exact_f).astype(np.float32) if exact is not None else None
+        if t is None:
+            out.append(np.full_like(grid, np.nan))
+        else:
+            out.append(score(g_model, denoise(g_model, t, a, s), a, s).numpy())
+    return np.stack(out).astype(np.float32)
 
 
 def _add_density(record: RunRecord, model, levels, exact) -> None:

@@ -11,33 +11,42 @@ import time
 import traceback
 
 from .common import SessionRegistry, frame_indices
-from .toy_runs import ToyData, record_run
+from .toy_runs import ToyData, add_exact, record_run
 from .toy_views import DEFAULT_OVERLAYS, RunRecord, render_frames
 
 SESSIONS = SessionRegistry()   # live sessions, for tests and the load benchmark (issue 6)
 
 DEFAULT_DATA = dict(name="moons", n=2000, seed=0)
-DEFAULT_SAMPLING = dict(sampler="ddim", num_steps=50, eta=0.0, seed=0, n=2000)
+DEFAULT_SAMPLING = dict(sampler="ddim", num_steps=50, eta=0.0, seed=0, n=2000, spacing="leading")
 DEFAULT_1D = "gmm1d"           # the 1-D view's data when the visitor's own model is 2-D
 WARM_EXTRAS = True             # compute the shared flow-vs-diffusion and 1-D views right after the default model
 DEFAULT_FIT: dict = {}         # extra toy.fit settings for the default model (toy.DEFAULTS otherwise; tests shorten it)
 
 
-class Run:
-    """One recorded sampling run with its rendered frames (for the current overlays)."""
+EXACT = "exact field & exact-denoiser samples"   # the overlay that needs the (slower) exact view
 
-    def __init__(self, record: RunRecord, quality: float, settings: dict, overlays=DEFAULT_OVERLAYS):
-        self.record, self.quality, self.settings = record, quality, dict(settings)
+
+class Run:
+    """One recorded sampling run with its rendered frames (for the current overlays).
+
+    The exact denoiser's view is computed on first need (when its overlay is on), from ``model`` and ``data``."""
+
+    def __init__(self, record: RunRecord, quality: float, settings: dict, overlays=DEFAULT_OVERLAYS,
+                 model=None, data: ToyData | None = None):
+        self.quality, self.settings = quality, dict(settings)
+        self.model, self.data = model, data
         self.overlays = tuple(overlays)
-        self.frames = render_frames(record, self.overlays)
+        self.record = self._with_exact_if_shown(record)
+        self.frames = render_frames(self.record, self.overlays)
+
+    def _with_exact_if_shown(self, record: RunRecord) -> RunRecord:
+        if EXACT in self.overlays and record.exact_reverse is None:
+            return add_exact(record, self.model, self.data)
+        return record
 
     def with_overlays(self, overlays) -> "Run":
         """The same run drawn with other overlays (a new object: a shared run is never modified)."""
-        other = Run.__new__(Run)
-        other.record, other.quality, other.settings = self.record, self.quality, self.settings
-        other.overlays = tuple(overlays)
-        other.frames = render_frames(self.record, other.overlays)
-        return other
+        return Run(self.record, self.quality, self.settings, overlays, self.model, self.data)
 
     def nbytes(self) -> int:
         return self.record.nbytes() + sum(len(b) for frames in self.frames.values() for b in frames)
@@ -143,9 +152,9 @@ class Defaults:
             self.total_steps = DEFAULT_FIT.get("steps", toy.DEFAULTS["steps"])
             model = toy.fit(data.name, seed=0, callback=lambda step, total, loss: self.losses.append(loss),
                             **DEFAULT_FIT)
-            record, quality = record_run(model, data, **DEFAULT_SAMPLING)
+            record, quality = record_run(model, data, **DEFAULT_SAMPLING, with_exact=False)
             self.data, self.model = data, model
-            self.run = Run(record, quality, DEFAULT_SAMPLING)
+            self.run = Run(record, quality, DEFAULT_SAMPLING, model=model, data=data)
             self.model_note = (f"default model: {data.label}, trained once at server start-up "
                                f"({time.perf_counter() - t0:.1f} s, shared by every visitor)")
         except Exception:  # pragma: no cover - reported on the page instead of killing the server
@@ -155,6 +164,8 @@ class Defaults:
             self.ready.set()
         if self.error is None and WARM_EXTRAS:
             try:       # warm the extra views now, so the first visitor to open them waits less
+                # swapping in the richer record is atomic: every reader sees the old or the new, both valid
+                self.run.record = add_exact(self.run.record, self.model, self.data)
                 self.flow_compare()
                 self.oned()
             except Exception:  # pragma: no cover - computed again (and reported) when a visitor asks

@@ -72,9 +72,9 @@ deterministic ODE sampler. Diffusion's path $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\
 mixes signal and noise along a curve, and its probability-flow ODE bends. Flow matching trains on the straight line
 $x_t=(1-t)\\,x_0+t\\,\\epsilon$ with velocity $v=\\epsilon-x_0$, so its sampling paths are straighter
 (straightness = chord / path length; 1 = a straight line) and a few Euler steps $x_{t-\\Delta t}=x_t-\\Delta t\\,\\hat v$
-get further. Diffusion's $\\hat x_0$ is clipped to the data's range here: at the last step of a cosine schedule
-$\\sqrt{\\bar\\alpha_T}\\approx 3\\cdot 10^{-5}$, and $\\hat x_0=(x_T-\\sqrt{1-\\bar\\alpha_T}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_T}$
-would magnify every error of $\\hat\\epsilon$.
+get further. Diffusion's $\\hat x_0$ is clipped to the data's range here: a run that starts at the last step,
+where $\\sqrt{\\bar\\alpha_T}$ is tiny (0.007 for the linear schedule, $3\\cdot 10^{-5}$ for cosine), would
+otherwise magnify every error of $\\hat\\epsilon$ in $\\hat x_0=(x_T-\\sqrt{1-\\bar\\alpha_T}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_T}$.
 """
 ONED_MD = """
 **6 · The 1-D view.** Time runs left to right (data at $t=0$, noise at the right); colour is $\\log p_t(x)$, the exact
@@ -253,7 +253,7 @@ def stop(session):
 
 def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPLING["num_steps"],
            eta=DEFAULT_SAMPLING["eta"], seed=DEFAULT_SAMPLING["seed"], n=DEFAULT_SAMPLING["n"],
-           overlays=DEFAULT_OVERLAYS, progress=gr.Progress()):
+           overlays=DEFAULT_OVERLAYS, spacing=DEFAULT_SAMPLING["spacing"], progress=gr.Progress()):
     """/toy_sample: sample n points with the session's model; record and draw every frame for the scrubber."""
     from diffusion.samplers import SAMPLERS
     from diffusion.toy import FLOW_SAMPLERS
@@ -272,14 +272,16 @@ def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPL
     seed = number("seed", seed, 0, 2**31 - 1, integer=True)
     n = number("points", n, 2, MAX_POINTS, integer=True)
     overlays = _overlays(overlays)
+    from diffusion import SPACINGS
+    spacing = choice("timestep spacing", spacing, list(SPACINGS))
     progress(0.1, desc="sampling")
-    settings = dict(sampler=sampler, num_steps=num_steps, eta=eta, seed=seed, n=n)
+    settings = dict(sampler=sampler, num_steps=num_steps, eta=eta, seed=seed, n=n, spacing=spacing)
     try:
-        record, quality = record_run(model, session.model_data, **settings)
+        record, quality = record_run(model, session.model_data, **settings, with_exact=False)
+        progress(0.6, desc="drawing frames")
+        session.run = Run(record, quality, settings, overlays, model, session.model_data)
     except ValueError as exc:
         raise user_error(exc) from None
-    progress(0.6, desc="drawing frames")
-    session.run = Run(record, quality, settings, overlays)
     return (session, _scrub_html(session.run), _slider(session.run), _quality_md(session, session.run))
 
 
@@ -294,10 +296,13 @@ def _overlays(overlays) -> tuple:
 
 
 def _scrub_html(run: Run, index: int | None = None) -> str:
+    from diffusion.samplers import SAMPLER_OPTIONS
     F = run.record.num_frames
     index = 0 if index is None else index
     s = run.settings
-    note = (f"{s['sampler']}, {s['num_steps']} steps{', η = %g' % s['eta'] if s['sampler'] == 'ddim' else ''}, "
+    spacing = f", {s['spacing']} spacing" if s.get("spacing") and s["sampler"] in SAMPLER_OPTIONS else ""
+    note = (f"{s['sampler']}, {s['num_steps']} steps{', η = %g' % s['eta'] if s['sampler'] == 'ddim' else ''}"
+            f"{spacing}, "
             f"seed {s['seed']}, {s['n']} points — {F} frames"
             + (f" (every step of {len(run.record.labels) - 1} shown)" if F <= MAX_FRAMES else ""))
     return scrubber_html(SCRUB_ID, [("Forward: data → noise", run.frames["forward"]),
@@ -432,8 +437,12 @@ def on_load():
 
 
 # --- layout and wiring -----------------------------------------------------------------------------------------------
-def build_toy_tab() -> None:
-    """Create the Toy lab's components inside the current gr.Blocks / gr.Tab and wire their events."""
+def build_toy_tab() -> gr.State:
+    """Create the Toy lab's components inside the current gr.Blocks / gr.Tab and wire their events.
+
+    Returns the tab's per-session gr.State (a :class:`~ui.toy_session.ToySession`), so other tabs can use the
+    visitor's toy model (the Compare tab races it)."""
+    from diffusion import SPACINGS
     from diffusion.samplers import SAMPLERS
     from diffusion.schedules import SCHEDULES
     from diffusion.toy import DATASETS, OBJECTIVES
@@ -451,8 +460,8 @@ def build_toy_tab() -> None:
                                       info="2-D: " + ", ".join(k for k, v in DATASETS.items() if v[0] == 2)
                                       + ". 1-D: " + ", ".join(k for k, v in DATASETS.items() if v[0] == 1))
                 word = gr.Textbox("HELLO", label="Word", max_length=24, visible=False)
-                drawing = gr.Sketchpad(label="Draw your distribution (dark strokes)", type="numpy",
-                                       image_mode="RGBA", canvas_size=(400, 400), visible=False,
+                drawing = gr.Sketchpad(label="Draw your distribution", type="numpy",
+                                       image_mode="RGBA", canvas_size=(320, 320), visible=False,
                                        elem_id="toy-drawing",
                                        brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
                 with gr.Row():
@@ -495,6 +504,9 @@ def build_toy_tab() -> None:
                     eta = gr.Slider(0.0, 1.0, DEFAULT_SAMPLING["eta"], step=0.05, label="η (DDIM only)",
                                     info="0: deterministic; 1: as noisy as DDPM")
                 with gr.Row():
+                    spacing = gr.Dropdown(list(SPACINGS), value=DEFAULT_SAMPLING["spacing"],
+                                          label="Timestep spacing",
+                                          info="which of the T steps a short run visits (diffusion only)")
                     s_seed = gr.Number(DEFAULT_SAMPLING["seed"], precision=0, label="Seed", minimum=0)
                     s_n = gr.Slider(100, MAX_POINTS, DEFAULT_SAMPLING["n"], step=100, label="Points")
                     sample_btn = gr.Button("Sample", variant="primary", scale=0, min_width=160)
@@ -539,13 +551,25 @@ def build_toy_tab() -> None:
                 gr.update(visible=src == "drawing"))
 
     source.change(show_source, source, [dataset, word, drawing], api_visibility="private", queue=False)
+    # the sketch pad opens with no tool selected ("select the draw tool to start"): pick the brush for the visitor
+    source.change(None, source, None, js="""(src) => {
+        if (src !== 'drawing') return src;
+        let tries = 0;
+        const pick = () => {   // the pad appears once the server has made it visible: wait for its brush button
+            const brush = document.querySelector('#toy-drawing button[aria-label="Brush"]');
+            if (brush && brush.offsetParent !== null) brush.click();
+            else if (++tries < 50) setTimeout(pick, 200);
+        };
+        pick();
+        return src;
+    }""")
     data_btn.click(use_data, [state, source, dataset, word, drawing, n_data, data_seed], [state, data_img, data_info],
                    api_name="toy_data", concurrency_id="toy_light")
     train_ev = train_btn.click(train, [state, schedule, T, objective, hidden, depth, steps, batch, lr, train_seed],
                                [state, loss_plot, train_status], api_name="toy_train",
                                concurrency_limit=2, concurrency_id="toy_train")
     stop_btn.click(stop, state, state, api_name="toy_stop", queue=False)
-    sample_inputs = [state, sampler, s_steps, eta, s_seed, s_n, overlays]
+    sample_inputs = [state, sampler, s_steps, eta, s_seed, s_n, overlays, spacing]
     sample_outputs = [state, scrub, t_slider, quality_md]
     train_ev.success(sample, sample_inputs, sample_outputs, api_visibility="private",
                      concurrency_limit=2, concurrency_id="toy_sample")
@@ -566,3 +590,4 @@ def build_toy_tab() -> None:
     # triggers=None: runs when the page loads
     gr.on(None, on_load, [], [state, data_img, data_info, loss_plot, train_status, scrub, t_slider, quality_md],
           api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    return state

@@ -43,6 +43,9 @@ class RunRecord:
     density_x: np.ndarray | None = None       # [X] (1-D): x grid of the exact density
     density: np.ndarray | None = None         # [F, X] (1-D): exact p_t(x) at each frame's level
     title: str = ""
+    times: list | None = None                 # [F] the model timestep of each frame (None: the clean frame)
+    levels: list | None = None                # [F] (a, s) of x_t = a x0 + s eps at each frame
+    replay: dict | None = None                # how the run was sampled, to replay it with the exact denoiser
     bounds: tuple = ()                        # (xmin, xmax, ymin, ymax) in 2-D, (xmin, xmax) in 1-D
 
     @property
