@@ -260,14 +260,15 @@ class MemorisingDenoiser(_ExactDenoiser):
         if not torch.isfinite(y).all():
             raise ValueError("points must be finite (found NaN or inf)")
         self.points, self.dim = y, y.shape[1]
+        self._sq_norms = (y * y).sum(1)[None]                           # |y_i|^2: [1, N]
 
     def __repr__(self):
         return f"MemorisingDenoiser(N={len(self.points)}, dim={self.dim})"
 
     def _logits(self, x, a, s):
-        """log N(x; a y_i, s^2 I) up to a constant shared by all i: [n, N]."""
-        d2 = ((x[:, None, :] - a[:, None, None] * self.points[None]) ** 2).sum(-1)
-        return -d2 / (2 * s[:, None] ** 2)
+        """-|x - a y_i|^2 / (2 s^2): [n, N], expanded as |x|^2 - 2 a x.y_i + a^2 |y_i|^2 (one matmul)."""
+        d2 = (x * x).sum(1, keepdim=True) - 2 * a[:, None] * (x @ self.points.T) + a[:, None] ** 2 * self._sq_norms
+        return -d2.clamp(min=0) / (2 * s[:, None] ** 2)
 
     def _chunks(self, x, a, s):
         step = max(1, 2_000_000 // len(self.points))
