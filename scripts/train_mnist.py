@@ -112,6 +112,8 @@ def parse_args(argv=None):
                    "snapshots.pt beside --ckpt (to pick a checkpoint afterwards); 0 = off")
     p.add_argument("--max-minutes", type=float, default=0, help="stop early (with a checkpoint) after this "
                    "much wall time; resume later with --resume. 0 = no limit")
+    p.add_argument("--stop-at", type=int, default=0, help="stop at this step of the --steps schedule (with a "
+                   "checkpoint, and the diffusers folder of the EMA weights then); 0 = run the whole schedule")
     p.add_argument("--log-every", type=int, default=500)
     return p.parse_args(argv)
 
@@ -205,12 +207,15 @@ def main(argv=None):
             snapshots[step] = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
         if step % args.ckpt_every == 0:
             save_checkpoint()
+        if args.stop_at and step >= args.stop_at:
+            print(f"stopping at step {step}: --stop-at {args.stop_at}", flush=True)
+            break
         if args.max_minutes and time.time() - t_run > 60 * args.max_minutes:
             print(f"stopping at step {step}: --max-minutes {args.max_minutes} reached", flush=True)
             break
     save_checkpoint()
     wall = elapsed_before + time.time() - t_run
-    if step >= args.steps:
+    if step >= args.steps or (args.stop_at and step >= args.stop_at):
         save_diffusers_folder(ema, args.out)
         print(f"saved EMA weights as a diffusers folder: {args.out}", flush=True)
     print(json.dumps({"done_steps": step, "total_steps": args.steps, "seed": args.seed, "device": args.device,

@@ -37,18 +37,18 @@ COPY_QUANTILE = 0.01       # near-copy: pixel NN distance below this quantile of
 
 
 class DigitNet(nn.Module):
-    """conv16-pool-conv32-pool-conv64 -> 128 features -> 11 logits (10 digits + junk)."""
+    """conv(w)-pool-conv(2w)-pool-conv(4w), batch-normed -> 128 features -> 11 logits (10 digits + junk)."""
 
-    def __init__(self, resolution: int):
+    def __init__(self, resolution: int, width: int = 16):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(32)
-        self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
-        self.bn3 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(1, width, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(2 * width)
+        self.conv3 = nn.Conv2d(2 * width, 4 * width, 3, padding=1)
+        self.bn3 = nn.BatchNorm2d(4 * width)
         side = resolution // 4
-        self.fc = nn.Linear(64 * side * side, 128)
+        self.fc = nn.Linear(4 * width * side * side, 128)
         self.out = nn.Linear(128, 11)
 
     def features(self, x):
@@ -72,6 +72,19 @@ def _shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
     rows = dy[:, None] + torch.arange(h)[None, :]
     cols = dx[:, None] + torch.arange(w)[None, :]
     return padded[torch.arange(n)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
+
+
+def _affine(x: torch.Tensor, g: torch.Generator, degrees: float = 12.0, scale: float = 0.1,
+            shift: float = 2.0) -> torch.Tensor:
+    """Random small rotation, scaling and translation (in pixels) of each image, background (-1) filling in."""
+    n, _, h, _ = x.shape
+    angle = (torch.rand(n, generator=g) * 2 - 1) * degrees * torch.pi / 180
+    s = 1 + (torch.rand(n, generator=g) * 2 - 1) * scale
+    t = (torch.rand(n, 2, generator=g) * 2 - 1) * shift * 2 / h
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack([torch.stack([cos, -sin, t[:, 0]], -1), torch.stack([sin, cos, t[:, 1]], -1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
 
 
 def _grid(res: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,13 +161,13 @@ class DigitJudge:
         return {"label": label, "prob": prob, "feature_distance": dist, "confident": confident}
 
 
-def train_classifier(data: dict[str, torch.Tensor], seed: int = 0, epochs: int = 10, n_junk: int = 2000,
-                     batch_size: int = 128) -> DigitJudge:
+def train_classifier(data: dict[str, torch.Tensor], seed: int = 0, epochs: int = 15, n_junk: int = 2000,
+                     batch_size: int = 128, width: int = 16, max_shift: int = 2, augment: str = "shift") -> DigitJudge:
     """Fit DigitNet on the training digits + junk (seeded), and calibrate/measure it on the held-out digits."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)                          # parameter initialisation
     res = data["train_x"].shape[-1]
-    net = DigitNet(res)
+    net = DigitNet(res, width)
     junk = make_junk(data["train_x"], n_junk, g)
     x = torch.cat([data["train_x"], junk])
     y = torch.cat([data["train_y"], torch.full((n_junk,), JUNK)])
@@ -166,7 +179,10 @@ def train_classifier(data: dict[str, torch.Tensor], seed: int = 0, epochs: int =
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
-            xb = _shift(x[idx], 2, g)                # small translations: samples need not be centred exactly
+            if augment == "affine":                          # small rotations, scalings, translations
+                xb = _affine(x[idx], g, shift=max_shift)
+            else:                                            # small translations: samples need not be centred exactly
+                xb = _shift(x[idx], max_shift, g)
             loss = F.cross_entropy(net(xb), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
