@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from diffusion import hub, sample  # noqa: E402
-from diffusion.image_sampling import _sampler_options, forward_frames, generate, initial_noise, sdedit  # noqa: E402
+from diffusion.image_sampling import sampler_options, forward_frames, generate, initial_noise, sdedit  # noqa: E402
 
 
 def standin_folder() -> Path:
@@ -86,7 +86,7 @@ def timed(fn) -> float:
 def core_run(model, sampler, steps, batch, seed=0):
     x_T, g = initial_noise(model, batch, seed)
     return sample(model, model.schedule, x_T, sampler=sampler, num_steps=steps, generator=g, record=False,
-                  **_sampler_options(model, sampler, 0.0, None))
+                  **sampler_options(model, sampler, 0.0, None))
 
 
 def pipeline_run(folder, model, sampler, steps, batch, seed=0):

@@ -89,7 +89,8 @@ class ImageModel:
     num_parameters: int
     download_bytes: int
     scheduler_class: str
-    call_cost_s: tuple[float, float] = (0.0, 0.0)  # one network call takes a + b * batch seconds (measured)
+    call_cost_s: tuple[float, float] = (0.0, 0.0)  # one network call takes a + b * batch seconds (measured at
+                                                   # load, then corrected by the runs' observed times: observe())
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The network's prediction for x_t at timesteps t (float tensor [batch] or scalar), in x_t's dtype.
@@ -116,6 +117,19 @@ class ImageModel:
         """Predicted wall time of ``model_calls`` network calls on ``batch`` images (from the measured cost)."""
         a, b = self.call_cost_s
         return model_calls * (a + b * batch)
+
+    def observe(self, batch: int, model_calls: int, seconds: float) -> None:
+        """Correct the cost estimate with a finished run's time (halfway, in log scale, towards what was seen).
+
+        A machine busy at load time, or busy now, should not fix the estimates for good. Runs shorter than 0.2 s
+        or than 5 calls are too noisy to learn from.
+        """
+        predicted = self.estimate_seconds(batch, model_calls)
+        if model_calls < 5 or seconds < 0.2 or predicted <= 0:
+            return
+        factor = min(max((seconds / predicted) ** 0.5, 0.25), 4.0)
+        a, b = self.call_cost_s
+        object.__setattr__(self, "call_cost_s", (a * factor, b * factor))
 
     def describe(self) -> str:
         c, h, w = self.shape

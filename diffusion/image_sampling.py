@@ -25,7 +25,7 @@ from .samplers.timesteps import interp_sigma
 from .schedules import Schedule
 
 __all__ = ["ImageRun", "RunTooLong", "MAX_BATCH", "MAX_RUN_SECONDS", "SDEDIT_SAMPLERS", "model_calls",
-           "initial_noise", "check_run", "generate", "sdedit", "forward_frames", "snr_label"]
+           "sampler_options", "initial_noise", "check_run", "generate", "sdedit", "forward_frames", "snr_label"]
 
 MAX_BATCH = 16
 MAX_RUN_SECONDS = 120.0        # a run estimated longer than this is refused (the UI says so)
@@ -212,7 +212,7 @@ def _finish(rec: _Recorder, traj, model: ImageModel, settings: dict, seconds: fl
         extra=extra or {}, final_float=traj.x0.detach().float().numpy().copy())
 
 
-def _sampler_options(model: ImageModel, sampler: str, eta: float, spacing: str | None) -> dict:
+def sampler_options(model: ImageModel, sampler: str, eta: float = 0.0, spacing: str | None = None) -> dict:
     """The checkpoint's own scheduler settings for ddpm/ddim (as diffusers' DDPM/DDIM pipelines use them);
     the other samplers use their diffusers defaults and no clipping, as diffusers' schedulers do."""
     takes = SAMPLER_OPTIONS[sampler]
@@ -226,6 +226,9 @@ def _sampler_options(model: ImageModel, sampler: str, eta: float, spacing: str |
     clip = model.clip_sample if sampler in ("ddpm", "ddim", "pc") else False
     return dict(options, prediction_type=model.prediction_type, clip_sample=clip,
                 clip_sample_range=model.clip_sample_range)
+
+
+_sampler_options = sampler_options   # the old private name (the Compare tab imported it)
 
 
 def _check_common(sampler: str, num_steps, batch, limit_T: int) -> None:
@@ -254,9 +257,11 @@ def generate(model: ImageModel, sampler: str = "ddim", num_steps: int = 50, seed
                     time.monotonic() + max(HARD_STOP_FACTOR * limit_s, 3 * estimate))
     start = time.perf_counter()
     traj = sample(rec, model.schedule, x_T, sampler=sampler, num_steps=num_steps, generator=generator,
-                  callback=rec.callback, record=False, **_sampler_options(model, sampler, eta, timestep_spacing))
+                  callback=rec.callback, record=False, **sampler_options(model, sampler, eta, timestep_spacing))
+    seconds = time.perf_counter() - start
+    model.observe(batch, traj.nfe, seconds)
     settings = dict(view="sample", sampler=sampler, num_steps=num_steps, seed=seed, batch=batch, eta=eta)
-    return _finish(rec, traj, model, settings, time.perf_counter() - start, num_steps)
+    return _finish(rec, traj, model, settings, seconds, num_steps)
 
 
 def forward_frames(model: ImageModel, x0: torch.Tensor, seed: int = 0, num_frames: int = 100,
@@ -316,9 +321,11 @@ def sdedit(model: ImageModel, x0: torch.Tensor, t_start: int, seed: int = 0, sam
     rec = _Recorder(model, truncated, num_steps, max_frames, max_bytes, x_start, on_step, should_stop,
                     time.monotonic() + max(HARD_STOP_FACTOR * limit_s, 3 * estimate))
     start = time.perf_counter()
-    options = _sampler_options(model, sampler, eta, "trailing")
+    options = sampler_options(model, sampler, eta, "trailing")
     traj = sample(rec, truncated, x_start, sampler=sampler, num_steps=num_steps, generator=generator,
                   callback=rec.callback, record=False, **options)
+    seconds = time.perf_counter() - start
+    model.observe(1, traj.nfe, seconds)
     settings = dict(view="restore", sampler=sampler, num_steps=num_steps, seed=seed, t_start=t_start, eta=eta)
     extra = {"original": tensor_to_uint8(x0)[0], "noised": tensor_to_uint8(x_start)[0]}
-    return _finish(rec, traj, model, settings, time.perf_counter() - start, num_steps, extra)
+    return _finish(rec, traj, model, settings, seconds, num_steps, extra)

@@ -148,7 +148,7 @@ def _builtin_pattern() -> Image.Image:
     return im
 
 
-def _picture(example, upload) -> tuple[Image.Image, str]:
+def picture(example, upload) -> tuple[Image.Image, str]:
     """The picture to use: an upload (path) wins over the chosen example. Raises gr.Error on a bad upload."""
     try:
         if upload:
@@ -166,6 +166,9 @@ def _picture(example, upload) -> tuple[Image.Image, str]:
         raise gr.Error(f"That upload cannot be used: {exc}.") from None
     im.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
     return im, name
+
+
+_picture = picture   # the old private name (the Compare tab imported it)
 
 
 def _x0(session: ImageSession, model: hub.ImageModel):
@@ -246,7 +249,7 @@ def forward(session, example: str | None = None, upload: str | None = None, seed
     session = _session(session)
     seed = number("seed", seed, 0, 2**31 - 1, integer=True)
     model = _model(session)
-    session.picture, session.picture_name = _picture(example, upload)
+    session.picture, session.picture_name = picture(example, upload)
     session.invert = bool(invert)
     x0, shown = _x0(session, model)
     frames = int(min(100, max(10, FORWARD_BYTES // (2 * x0.numel()))))   # x_t and x̂₀ per frame, uint8
@@ -329,7 +332,7 @@ def restore(session, example: str | None = None, upload: str | None = None, inve
     steps = min(number("steps", steps, 1, T, integer=True), t_start + 1)
     seed = number("seed", seed, 0, 2**31 - 1, integer=True)
     eta = number("η", eta, 0.0, 1.0)
-    session.picture, session.picture_name = _picture(example, upload)
+    session.picture, session.picture_name = picture(example, upload)
     session.invert = bool(invert)
     x0, _ = _x0(session, model)
     try:
