@@ -15,7 +15,8 @@ for the duration; its arguments and its result are *pickled* across. So a functi
   ``duration`` given to :func:`gpu` caps them.
 
 Decorate at import time (module level), not lazily: ZeroGPU checks at start-up that some function is decorated.
-On ZeroGPU ``import spaces`` must come before anything initialises CUDA; importing this module does that.
+On ZeroGPU ``import spaces`` must come before anything initialises CUDA: importing this module does that, so
+app.py imports it first.
 """
 from __future__ import annotations
 
@@ -78,5 +79,8 @@ def to_device(module):
         module.to(target)
     return target
 
+
+if on_zero_gpu():  # pragma: no cover - only on a ZeroGPU Space: spaces patches torch before CUDA is touched
+    _spaces()
 
 __all__ = ["gpu", "on_zero_gpu", "device", "to_device"]
