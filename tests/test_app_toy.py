@@ -224,7 +224,10 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("endpoint, kwargs, message", BAD, ids=[f"{e[1:]}-{'-'.join(f'{a}={v}' for a, v in k.items())}"[:40] for e, k, _ in BAD])
+BAD_IDS = [f"{e[1:]}-{'-'.join(f'{a}={v}' for a, v in k.items())}"[:40] for e, k, _ in BAD]
+
+
+@pytest.mark.parametrize("endpoint, kwargs, message", BAD, ids=BAD_IDS)
 def test_bad_input_gets_a_clear_message_and_the_session_keeps_working(client, endpoint, kwargs, message):
     with pytest.raises(AppError, match=message):
         client.predict(**kwargs, api_name=endpoint)

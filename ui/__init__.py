@@ -8,5 +8,6 @@
 * ``toy_runs``    recording a toy sampling run (forward, reverse, x̂₀, fields, exact run) as arrays
 * ``toy_views``   drawing a recorded run's frames; ``toy_render`` the numpy/PIL rasteriser under it
 * ``toy_figures`` the static views: diffusion vs flow matching, the 1-D density with ODE/SDE paths
-* ``image_tab``   the Image lab tab (issue 4)
+* ``toy_text``    the Toy lab's explanations and equations (Markdown with LaTeX)
+* ``image_tab``   the Image lab tab (issue 4); ``compare_tab`` the Compare tab (issue 5)
 """

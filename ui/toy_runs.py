@@ -114,7 +114,7 @@ def score(x: torch.Tensor, x0: torch.Tensor, a: float, s: float) -> torch.Tensor
 
 def label_of(model, t: float | None) -> str:
     if t is None:
-        return "t = 0   (clean: x₀)"
+        return "t = 0   (clean x₀; the field needs t > 0)"
     a, s = level_of(model, t)
     if is_flow(model):
         return f"t = {t:.3f}   x_t = {a:.2f}·x₀ + {s:.2f}·ε"
@@ -171,9 +171,8 @@ def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50,
     record.bounds = _bounds(record)
     record.times, record.levels = times, levels
     record.replay = dict(sampler=sampler, num_steps=num_steps, seed=seed, options=options, states=states)
-    if data.dim == 2:
-        record.grid = _grid(record.bounds)
-        record.field = _field(model, record.grid, times, levels, lambda x, t, a, s: x0_pred(model, x, t))
+    record.grid = _grid(record.bounds)
+    record.field = _field(model, record.grid, times, levels, lambda x, t, a, s: x0_pred(model, x, t))
     if with_exact:
         record = add_exact(record, model, data)
     return record, quality(traj.x0, data.reference)
@@ -185,11 +184,10 @@ def add_exact(record: RunRecord, model, data: ToyData) -> RunRecord:
     every point with every data point), so the tab computes it only when the visitor asks for it."""
     exact = data.exact(model)
     new = replace(record)
-    if data.dim == 2:
-        new.exact_field = _field(model, record.grid, record.times, record.levels,
-                                 lambda x, t, a, s: exact.posterior_mean(x.double(), torch.tensor(a),
-                                                                         torch.tensor(s)).float())
-    else:
+    new.exact_field = _field(model, record.grid, record.times, record.levels,
+                             lambda x, t, a, s: exact.posterior_mean(x.double(), torch.tensor(a),
+                                                                     torch.tensor(s)).float())
+    if data.dim == 1:
         _add_density(new, model, record.levels, exact)
     x_T = _to_model(model, torch.as_tensor(record.reverse[-1][:EXACT_PARTICLES]))
     r = record.replay
@@ -214,7 +212,11 @@ def _np(model, x_model: torch.Tensor) -> np.ndarray:
 
 
 def _grid(bounds) -> np.ndarray:
-    """GRID x GRID arrow origins inside the axes: [GRID^2, 2] in data space."""
+    """Arrow origins inside the axes, in data space: GRID x GRID points [GRID^2, 2] in 2-D, 2 GRID points [., 1]
+    along the axis in 1-D."""
+    if len(bounds) == 2:
+        lo, hi = bounds
+        return np.linspace(lo + 0.03 * (hi - lo), hi - 0.03 * (hi - lo), 2 * GRID)[:, None].astype(np.float32)
     xmin, xmax, ymin, ymax = bounds
     lo, hi = np.array([xmin, ymin]), np.array([xmax, ymax])
     axes = [np.linspace(lo[k] + 0.06 * (hi[k] - lo[k]), hi[k] - 0.06 * (hi[k] - lo[k]), GRID) for k in range(2)]
@@ -223,7 +225,7 @@ def _grid(bounds) -> np.ndarray:
 
 def _field(model, grid, times, levels, denoise) -> np.ndarray:
     """The score field at every frame's level, from a denoiser ``denoise(x, t, a, s) -> x̂₀`` (model space);
-    [F, G, 2] in data units (arrows are rescaled per frame when drawn). The clean frame has none (s = 0)."""
+    [F, G, d] in data units (arrows are rescaled per frame when drawn). The clean frame has none (s = 0)."""
     g_model = _to_model(model, grid)
     out = []
     for t, (a, s) in zip(times, levels):

@@ -10,7 +10,7 @@ import threading
 import time
 import traceback
 
-from .common import SessionRegistry, frame_indices
+from .common import SessionRegistry
 from .toy_runs import ToyData, add_exact, record_run
 from .toy_views import DEFAULT_OVERLAYS, RunRecord, render_frames
 
@@ -183,4 +183,4 @@ def new_session() -> ToySession:
     return ToySession(DEFAULTS)
 
 
-__all__ = ["SESSIONS", "DEFAULTS", "ToySession", "Run", "close_session", "new_session", "frame_indices"]
+__all__ = ["SESSIONS", "DEFAULTS", "ToySession", "Run", "close_session", "new_session"]

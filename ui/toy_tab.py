@@ -16,11 +16,11 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from . import toy_views
 from .common import (MAX_FRAMES, SESSION_TTL_S, choice, decode_png, gif_file, number, placeholder_html,
                      play_js, scrub_js, scrubber_html, user_error)
 from .toy_runs import ToyData
 from .toy_session import DEFAULTS, DEFAULT_DATA, DEFAULT_SAMPLING, Run, close_session, new_session
+from .toy_text import DATA_MD, EXPORT_MD, FLOW_MD, INTRO_MD, ONED_MD, SAMPLE_MD, SCRUB_MD, TRAIN_MD
 from .toy_views import DEFAULT_OVERLAYS, OVERLAYS
 
 SCRUB_ID = "toy-scrub"
@@ -29,64 +29,6 @@ MAX_POINTS = 5000        # points per data set / sampling run in the UI and the 
 MAX_TRAIN_STEPS = 20000
 POLL_S = 0.2             # how often the training loop reports (and so how fast Stop is seen)
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
-
-# --- words on the page -------------------------------------------------------------------------------------------
-INTRO_MD = """
-### Toy lab — watch a diffusion model learn a 2-D (or 1-D) distribution, then scrub through noising and denoising
-A default model is ready when the page opens. Change the data, train your own (a few seconds), sample with any
-sampler, and drag the time slider. Everything you do here is yours alone: other visitors do not see it.
-"""
-DATA_MD = """
-**1 · Data.** A toy data set, your own drawing, or a word: points are sampled from it and *standardised* (mean 0,
-mean variance 1 per coordinate) so one noise schedule suits them all. This cloud is $p_{\\text{data}}$, the
-distribution the model must learn to sample from.
-"""
-TRAIN_MD = """
-**2 · Train.** Draw $x_0$ from the data, a step $t$ and noise $\\epsilon\\sim\\mathcal N(0, I)$, form
-$$x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$$
-and teach a small network to undo it: predict $\\epsilon$ (loss $\\lVert\\hat\\epsilon_\\theta(x_t,t)-\\epsilon\\rVert^2$),
-or $x_0$, or $v=\\sqrt{\\bar\\alpha_t}\\,\\epsilon-\\sqrt{1-\\bar\\alpha_t}\\,x_0$. *Flow matching* uses the straight
-path $x_t=(1-t)\\,x_0+t\\,\\epsilon$, $t\\in[0,1]$, and regresses the velocity $v=\\epsilon-x_0$.
-"""
-SAMPLE_MD = """
-**3 · Sample.** Start from noise $x_T\\sim\\mathcal N(0,I)$ and step back to $t=0$. DDPM adds fresh noise at every
-step (a stochastic process); DDIM with $\\eta=0$, Euler, Heun and DPM-Solver++ follow the deterministic
-probability-flow ODE. **Quality** compares the samples with fresh data (sliced Wasserstein distance): **1.0** means
-"as close as a fresh draw of the data", larger is worse.
-"""
-SCRUB_MD = """
-**4 · Scrub.** Left end: clean data ($t=0$); right end: pure noise. **Forward** (blue): the data noised to step $t$
-with one fixed noise draw, $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$.
-**Reverse** (red): where the sampler's points were when it reached step $t$ — a good model makes the two clouds
-alike at every $t$. Toggles: **trajectories** (purple) of a few points; the **predicted clean points** (green)
-$\\hat x_0=(x_t-\\sqrt{1-\\bar\\alpha_t}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_t}$; the **learned score field** (grey
-arrows, rescaled per frame)
-$\\nabla_x\\log p_t(x)\\approx-\\hat\\epsilon/\\sqrt{1-\\bar\\alpha_t}=(\\sqrt{\\bar\\alpha_t}\\,\\hat x_0-x_t)/(1-\\bar\\alpha_t)$;
-and the **exact** field with samples driven by the
-exact denoiser $\\mathbb E[x_0\\mid x_t]$ (orange) — in closed form for Gaussian mixtures, and for any other data the
-*memorising* denoiser $\\sum_i w_i(x_t)\\,y_i$ of the data points $y_i$, which can only reproduce them.
-"""
-FLOW_MD = """
-**5 · Diffusion vs flow matching.** The same data, trained both ways, sampled from the *same* noise with a
-deterministic ODE sampler. Diffusion's path $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$
-mixes signal and noise along a curve, and its probability-flow ODE bends. Flow matching trains on the straight line
-$x_t=(1-t)\\,x_0+t\\,\\epsilon$ with velocity $v=\\epsilon-x_0$, so its sampling paths are straighter
-(straightness = chord / path length; 1 = a straight line) and a few Euler steps $x_{t-\\Delta t}=x_t-\\Delta t\\,\\hat v$
-get further. Diffusion's $\\hat x_0$ is clipped to the data's range here: a run that starts at the last step,
-where $\\sqrt{\\bar\\alpha_T}$ is tiny (0.007 for the linear schedule, $3\\cdot 10^{-5}$ for cosine), would
-otherwise magnify every error of $\\hat\\epsilon$ in $\\hat x_0=(x_T-\\sqrt{1-\\bar\\alpha_T}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_T}$.
-"""
-ONED_MD = """
-**6 · The 1-D view.** Time runs left to right (data at $t=0$, noise at the right); colour is $\\log p_t(x)$, the exact
-density of the noised data (bright = likely). For a mixture it is in closed form,
-$$p_t(x)=\\sum_k w_k\\,\\mathcal N\\big(x;\\ \\sqrt{\\bar\\alpha_t}\\,\\mu_k,\\ \\bar\\alpha_t\\sigma_k^2+1-\\bar\\alpha_t\\big),$$
-and for other data the same sum runs over the data points. White lines are sampled paths, from noise (right) to
-data (left). **ODE** paths (DDIM, $\\eta=0$) are deterministic, smooth and never cross; **SDE** paths (DDPM) get fresh
-noise at every step, yet both follow the same $p_t$.
-"""
-EXPORT_MD = """
-**Export.** The whole run as an animated GIF (reverse: noise → data; forward: data → noise), or one frame as a PNG.
-"""
 
 
 def _fit_defaults() -> dict:
@@ -317,7 +259,7 @@ def _slider(run: Run, index: int | None = None):
 
 def _quality_md(session, run: Run) -> str:
     q = run.quality
-    verdict = "as good as fresh data" if q < 1.15 else "close" if q < 1.6 else "visibly off" if q < 3 else "poor"
+    verdict = "as good as fresh data" if q < 1.3 else "close" if q < 2 else "rough" if q < 4 else "poor"
     return (f"**Quality {q:.2f}** ({verdict}; 1.0 = as close as a fresh draw of the data) — "
             f"{session.model_note}.")
 

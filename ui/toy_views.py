@@ -36,9 +36,9 @@ class RunRecord:
     reverse: np.ndarray                 # [F, n, d]: the sampler's state
     reverse_x0: np.ndarray              # [F, n, d]: the model's x̂₀ at that state
     data: np.ndarray                    # [n_data, d]: the clean data
-    grid: np.ndarray | None = None      # [G, 2]: field arrow origins (2-D)
-    field: np.ndarray | None = None     # [F, G, 2]: learned denoising direction at the grid (score / -velocity)
-    exact_field: np.ndarray | None = None     # [F, G, 2]
+    grid: np.ndarray | None = None      # [G, d]: field arrow origins
+    field: np.ndarray | None = None     # [F, G, d]: the learned score at the grid, per frame
+    exact_field: np.ndarray | None = None     # [F, G, d]: the exact score
     exact_reverse: np.ndarray | None = None   # [F, m, d]: the same sampler driven by the exact denoiser
     density_x: np.ndarray | None = None       # [X] (1-D): x grid of the exact density
     density: np.ndarray | None = None         # [F, X] (1-D): exact p_t(x) at each frame's level
@@ -86,6 +86,9 @@ class FramePainter:
         else:
             lo, hi = rec.bounds[:2]
             top = _density_top(rec, lo, hi)
+            if rec.grid is not None and rec.field is not None:
+                self.arrow_scale = _arrow_scale(rec, float(np.min(np.diff(rec.grid[:, 0]))))
+                self.arrow_y = {"learned": 0.84 * top, "exact": 0.78 * top}   # two rows of arrows near the top
             self.ax = {"forward": R.Axes1D((lo, hi), top, size, "Forward  q(x_t | x_0)"),
                        "reverse": R.Axes1D((lo, hi), top, size, "Reverse  (sampler)")}
         rng = np.random.default_rng(0)
@@ -130,6 +133,13 @@ class FramePainter:
                 c.rug(rec.exact_reverse[i][:, 0], rgb=R.EXACT)
         if "paths" in keys:
             c.rug(xs[i][self.path_idx, 0], rgb=R.PATH)
+        # the 1-D field: a row of arrows along x, pointing where the score pushes points
+        for key, field, rgb, row in (("field", rec.field, R.FIELD, "learned"), ("exact", rec.exact_field, R.EXACT,
+                                                                                  "exact")):
+            if key in keys and field is not None:
+                y = np.full(len(rec.grid), self.arrow_y[row])
+                vec = np.stack([field[i][:, 0] * self.arrow_scale[i], np.zeros(len(rec.grid))], 1)
+                c.arrows(np.stack([rec.grid[:, 0], y], 1), vec, rgb=rgb)
         c.text(rec.labels[i])
         return c.image()
 

@@ -1,0 +1,61 @@
+"""The Toy lab's explanations: what each view shows, with its equation (Markdown with LaTeX, $...$ and $$...$$).
+
+Keep every inline formula on one line: the Markdown renderer does not join $...$ across line breaks.
+"""
+
+INTRO_MD = """
+### Toy lab — watch a diffusion model learn a 2-D (or 1-D) distribution, then scrub through noising and denoising
+A default model is ready when the page opens. Change the data, train your own (a few seconds), sample with any
+sampler, and drag the time slider. Everything you do here is yours alone: other visitors do not see it.
+"""
+DATA_MD = """
+**1 · Data.** A toy data set, your own drawing, or a word: points are sampled from it and *standardised* (mean 0,
+mean variance 1 per coordinate) so one noise schedule suits them all. This cloud is $p_{\\text{data}}$, the
+distribution the model must learn to sample from.
+"""
+TRAIN_MD = """
+**2 · Train.** Draw $x_0$ from the data, a step $t$ and noise $\\epsilon\\sim\\mathcal N(0, I)$, form
+$$x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$$
+and teach a small network to undo it: predict $\\epsilon$ (loss $\\lVert\\hat\\epsilon_\\theta(x_t,t)-\\epsilon\\rVert^2$),
+or $x_0$, or $v=\\sqrt{\\bar\\alpha_t}\\,\\epsilon-\\sqrt{1-\\bar\\alpha_t}\\,x_0$. *Flow matching* uses the straight
+path $x_t=(1-t)\\,x_0+t\\,\\epsilon$, $t\\in[0,1]$, and regresses the velocity $v=\\epsilon-x_0$.
+"""
+SAMPLE_MD = """
+**3 · Sample.** Start from noise $x_T\\sim\\mathcal N(0,I)$ and step back to $t=0$. DDPM adds fresh noise at every
+step (a stochastic process); DDIM with $\\eta=0$, Euler, Heun and DPM-Solver++ follow the deterministic
+probability-flow ODE. **Quality** compares the samples with fresh data (sliced Wasserstein distance): **1.0** means
+"as close as a fresh draw of the data", larger is worse.
+"""
+SCRUB_MD = """
+**4 · Scrub.** Left end: clean data ($t=0$); right end: pure noise. **Forward** (blue): the data noised to step $t$
+with one fixed noise draw, $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$.
+**Reverse** (red): where the sampler's points were when it reached step $t$ — a good model makes the two clouds
+alike at every $t$. Toggles: **trajectories** (purple) of a few points; the **predicted clean points** (green)
+$\\hat x_0=(x_t-\\sqrt{1-\\bar\\alpha_t}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_t}$; the **learned score field** (grey
+arrows, rescaled per frame)
+$\\nabla_x\\log p_t(x)\\approx-\\hat\\epsilon/\\sqrt{1-\\bar\\alpha_t}=(\\sqrt{\\bar\\alpha_t}\\,\\hat x_0-x_t)/(1-\\bar\\alpha_t)$;
+and the **exact** field with samples driven by the
+exact denoiser $\\mathbb E[x_0\\mid x_t]$ (orange) — in closed form for Gaussian mixtures, and for any other data the
+*memorising* denoiser $\\sum_i w_i(x_t)\\,y_i$ of the data points $y_i$, which can only reproduce them.
+"""
+FLOW_MD = """
+**5 · Diffusion vs flow matching.** The same data, trained both ways, sampled from the *same* noise with a
+deterministic ODE sampler. Diffusion's path $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$
+mixes signal and noise along a curve, and its probability-flow ODE bends. Flow matching trains on the straight line
+$x_t=(1-t)\\,x_0+t\\,\\epsilon$ with velocity $v=\\epsilon-x_0$, so its sampling paths are straighter
+(straightness = chord / path length; 1 = a straight line) and a few Euler steps $x_{t-\\Delta t}=x_t-\\Delta t\\,\\hat v$
+get further. Diffusion's $\\hat x_0$ is clipped to the data's range here: a run that starts at the last step,
+where $\\sqrt{\\bar\\alpha_T}$ is tiny (0.007 for the linear schedule, $3\\cdot 10^{-5}$ for cosine), would
+otherwise magnify every error of $\\hat\\epsilon$ in $\\hat x_0=(x_T-\\sqrt{1-\\bar\\alpha_T}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_T}$.
+"""
+ONED_MD = """
+**6 · The 1-D view.** Time runs left to right (data at $t=0$, noise at the right); colour is $\\log p_t(x)$, the exact
+density of the noised data (bright = likely). For a mixture it is in closed form,
+$$p_t(x)=\\sum_k w_k\\,\\mathcal N\\big(x;\\ \\sqrt{\\bar\\alpha_t}\\,\\mu_k,\\ \\bar\\alpha_t\\sigma_k^2+1-\\bar\\alpha_t\\big),$$
+and for other data the same sum runs over the data points. White lines are sampled paths, from noise (right) to
+data (left). **ODE** paths (DDIM, $\\eta=0$) are deterministic, smooth and never cross; **SDE** paths (DDPM) get fresh
+noise at every step, yet both follow the same $p_t$.
+"""
+EXPORT_MD = """
+**Export.** The whole run as an animated GIF (reverse: noise → data; forward: data → noise), or one frame as a PNG.
+"""
