@@ -119,7 +119,7 @@ def _session(session) -> ImageSession:
 def _existing(session) -> ImageSession:
     """The session, or gr.Error when this visitor has none yet (nothing to show)."""
     if not isinstance(session, ImageSession):
-        raise gr.Error("Nothing to show yet: the page has not loaded a model (reload the page).")
+        raise gr.Error("Nothing to show yet: show the forward process or run the sampler first.")
     return session
 
 
