@@ -64,13 +64,13 @@ def test_toy_lab_train_sample_scrub_play_and_draw(page, tmp_path):
 
     # drag the slider with the mouse: the picture must change, without a server round trip
     sys.path.insert(0, str(ROOT))
-    from bench.bench_scrub import measure_scrub, write
+    from bench.bench_scrub import context, measure_scrub, write
     result = measure_scrub(page, moves=20)
     after = shown_frame(page)
     assert after["index"] != before["index"]
     assert after["srcs"][0] != before["srcs"][0] and after["srcs"][1] != before["srcs"][1]
     assert result["measured"] == 20 and len(set(result["frames_seen"])) == 20
-    write({"benchmark": "scrub_latency", "source": "tests/test_browser.py", **result})
+    write({"benchmark": "scrub_latency", "source": "tests/test_browser.py", **result, **context()})
     (tmp_path / "scrub_latency.json").write_text(json.dumps(result, indent=2))
     page.screenshot(path=str(tmp_path / "toy-scrubbed.png"), full_page=True)
 
