@@ -24,7 +24,8 @@ MAX_FILE_SIZE = "10mb"
 
 def build_demo() -> gr.Blocks:
     """The whole app: a gr.Blocks with one tab per lab."""
-    from ui.common import SCRUB_CSS
+    from ui.compare_tab import build_compare_tab
+    from ui.image_tab import build_image_tab
     from ui.toy_tab import build_toy_tab
 
     with gr.Blocks(title=TITLE) as demo:
@@ -32,20 +33,10 @@ def build_demo() -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Toy lab", id="toy"):
                 toy_state = build_toy_tab()
-            try:  # TODO(lead): drop this guard once ui/image_tab.py has landed
-                from ui.image_tab import build_image_tab
-            except ImportError:
-                build_image_tab = None
-            if build_image_tab is not None:
-                with gr.Tab("Image lab", id="image"):
-                    build_image_tab()
-            try:  # TODO(lead): drop this guard once ui/compare_tab.py has landed
-                from ui.compare_tab import build_compare_tab
-            except ImportError:
-                build_compare_tab = None
-            if build_compare_tab is not None:
-                with gr.Tab("Compare", id="compare"):
-                    build_compare_tab(toy_state=toy_state)
+            with gr.Tab("Image lab", id="image"):
+                build_image_tab()
+            with gr.Tab("Compare", id="compare"):
+                build_compare_tab(toy_state=toy_state)
     demo.queue(**QUEUE)
     return demo
 
