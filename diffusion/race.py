@@ -29,7 +29,7 @@ from .samplers import SAMPLER_OPTIONS, SAMPLERS, StopSampling, sample
 from .schedules import Schedule, make_schedule
 
 __all__ = ["Racer", "Cell", "RaceResult", "RaceTooLarge", "toy_racer", "exact_racer", "image_racer", "plan_race",
-           "race", "run_one", "draw_x_T", "reference_points", "score", "nfe", "estimate_seconds", "MAX_STEP_COUNTS", "MAX_TOY_POINTS",
+           "race", "check_race", "RacePlan", "run_one", "draw_x_T", "reference_points", "score", "nfe", "estimate_seconds", "MAX_STEP_COUNTS", "MAX_TOY_POINTS",
            "MAX_IMAGES", "MAX_RACE_SECONDS", "DEFAULT_TOY_SAMPLERS", "DEFAULT_TOY_STEPS", "DEFAULT_IMAGE_SAMPLERS",
            "DEFAULT_IMAGE_STEPS"]
 
@@ -167,10 +167,10 @@ def exact_racer(data: str = "gaussians8", schedule: Schedule | None = None, shif
 
 def image_racer(model) -> Racer:
     """A pretrained image model (``diffusion.hub.ImageModel``) with its checkpoint's own scheduler settings."""
-    from .image_sampling import _sampler_options
+    from .image_sampling import sampler_options
 
     def options(sampler):
-        opts = _sampler_options(model, sampler, 0.0, None)
+        opts = sampler_options(model, sampler, 0.0, None)
         opts.pop("prediction_type")
         return opts
     return Racer(model.id, "image", model, model.schedule, model.prediction_type, tuple(model.shape),
@@ -303,18 +303,22 @@ def score(racer: Racer, samples: torch.Tensor) -> Optional[float]:
     return quality(samples, racer.reference)
 
 
-def race(racer: Racer, samplers=None, step_counts=None, n: int | None = None, seed: int = 0,
-         spacing: str | None = None, *, on_progress=None, should_stop=None,
-         limit_s: float | None = None) -> RaceResult:
-    """Run every (sampler, steps) cell from one x_T; return a :class:`RaceResult` (cells in plan order).
+@dataclass
+class RacePlan:
+    """A checked race: its cells, the shared x_T, the network calls in all and the estimated seconds."""
 
-    Defaults: the toy race (``DEFAULT_TOY_*``, 2,000 points) or the image race (``DEFAULT_IMAGE_*``, 4 images).
-    ``spacing``: one timestep spacing for every sampler that takes one (None: each sampler's / checkpoint's default).
-    ``on_progress(calls_done, calls_total, text)`` after every step; ``should_stop()`` returning True stops the race
-    (the cells finished so far come back, ``stopped=True``). A race estimated over ``limit_s`` seconds raises
-    :class:`RaceTooLarge` before it starts (None: :data:`MAX_RACE_SECONDS`); one still running after ``HARD_STOP_FACTOR`` x the limit is stopped.
-    A cell that fails (e.g. the model returns NaN) records its error and the race goes on.
-    """
+    cells: list
+    n: int
+    x_T: torch.Tensor
+    total_calls: int
+    estimate_s: float
+    limit_s: float
+
+
+def check_race(racer: Racer, samplers=None, step_counts=None, n: int | None = None, seed: int = 0,
+               spacing: str | None = None, limit_s: float | None = None) -> RacePlan:
+    """Resolve the defaults and check a race without running it (see :func:`race`); raises ValueError /
+    :class:`RaceTooLarge` naming what to change. Times two network calls to estimate the race's seconds."""
     image = racer.kind == "image"
     limit_s = MAX_RACE_SECONDS if limit_s is None else limit_s
     if samplers is None:
@@ -333,6 +337,26 @@ def race(racer: Racer, samplers=None, step_counts=None, n: int | None = None, se
         raise RaceTooLarge(f"this race would take about {estimate:.0f} s ({total} network calls on "
                            f"{n} {'image(s)' if image else 'points'}), over the lab's {limit_s:.0f} s limit; use "
                            f"fewer samplers, fewer or smaller step counts, or fewer {'images' if image else 'points'}")
+    return RacePlan(cells, n, x_T, total, estimate, limit_s)
+
+
+def race(racer: Racer, samplers=None, step_counts=None, n: int | None = None, seed: int = 0,
+         spacing: str | None = None, *, on_progress=None, should_stop=None,
+         limit_s: float | None = None, plan: RacePlan | None = None) -> RaceResult:
+    """Run every (sampler, steps) cell from one x_T; return a :class:`RaceResult` (cells in plan order).
+
+    Defaults: the toy race (``DEFAULT_TOY_*``, 2,000 points) or the image race (``DEFAULT_IMAGE_*``, 4 images).
+    ``spacing``: one timestep spacing for every sampler that takes one (None: each sampler's / checkpoint's default).
+    ``on_progress(calls_done, calls_total, text)`` after every step; ``should_stop()`` returning True stops the race
+    (the cells finished so far come back, ``stopped=True``). A race estimated over ``limit_s`` seconds (None:
+    :data:`MAX_RACE_SECONDS`) raises :class:`RaceTooLarge` before it starts; one still running after
+    ``HARD_STOP_FACTOR`` x the limit is stopped. ``plan``: the :func:`check_race` of these same arguments, when the
+    caller has checked already. A cell that fails (e.g. the model returns NaN) records its error and the race goes on.
+    """
+    if plan is None:
+        plan = check_race(racer, samplers, step_counts, n, seed, spacing, limit_s)
+    cells, n, x_T, total, estimate, limit_s = (plan.cells, plan.n, plan.x_T, plan.total_calls, plan.estimate_s,
+                                               plan.limit_s)
     result = RaceResult(racer.label, racer.kind, samplers=list(dict.fromkeys(s for s, _ in cells)),
                         step_counts=sorted({k for _, k in cells}), spacing=spacing, seed=seed, n=n)
     deadline = time.monotonic() + max(HARD_STOP_FACTOR * limit_s, 3 * estimate)

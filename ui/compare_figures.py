@@ -265,15 +265,18 @@ def race_plot(result) -> Image.Image:
             x, y = zip(*pts)
             ax.plot(x, y, "o-", color=PALETTE[i % len(PALETTE)], label=sampler)
             worst = max(worst, max(y))
-    ax.axhline(1.0, color="#888", linestyle=":", linewidth=1)
-    ax.text(ax.get_xlim()[0] if result.cells else 1, 1.0, " a fresh draw of the data", va="bottom", fontsize=8,
-            color="#666")
+    ax.axhline(1.0, color="#888", linestyle=":", linewidth=1, label="a fresh draw of the data")
     ax.set_xscale("log")
+    ticks = sorted({c.nfe for c in result.cells if c.nfe})
+    if ticks:
+        from matplotlib.ticker import NullFormatter
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     if worst > 8:
         ax.set_yscale("log")
     ax.set_xlabel("network calls (NFE)")
     ax.set_ylabel("quality (lower is better, ~1 is best)")
-    ax.set_title(f"{result.racer_label}", fontsize=9)
+    ax.set_title(f"quality vs NFE — {result.racer_label}", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     if result.samplers:
         ax.legend(fontsize=8)

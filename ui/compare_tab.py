@@ -221,13 +221,13 @@ def _parse_steps(text) -> list[int]:
 def _picture_tensor(example):
     """The chosen example picture (assets/examples) as [1, C, 48, 48] in [-1, 1]."""
     from diffusion.images import ImageError, fit_image, uint8_to_tensor
-    from .image_tab import BUILTIN_EXAMPLE, _picture, example_names
+    from .image_tab import BUILTIN_EXAMPLE, example_names, picture
     names = example_names()
     example = names[0] if example in (None, "") else example
     if example not in names:
         raise gr.Error(f"unknown example {example!r}; choose one of {names}")
     try:
-        im, _ = _picture(example, None)
+        im, _ = picture(example, None)
     except ImageError as exc:  # pragma: no cover - the examples are ours
         raise gr.Error(str(exc)) from None
     import numpy as np
@@ -399,13 +399,13 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
             samplers = racer.samplers
     sp = None if spacing == EACH_DEFAULT or racer.flow else spacing
     try:
-        R.plan_race(racer, samplers, step_counts, sp)
+        plan = R.check_race(racer, samplers, step_counts, n, seed, sp)
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     if session.running:
         raise gr.Error("A race is already running in this session: press Stop first.")
     session.stop.clear()
-    box: dict = {"done": 0, "total": 1, "text": "starting"}
+    box: dict = {"done": 0, "total": plan.total_calls, "text": f"about {plan.estimate_s:.0f} s"}
 
     def on_progress(done, total, text):
         box.update(done=done, total=total, text=text)
@@ -413,7 +413,7 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
     def work():
         try:
             box["result"] = R.race(racer, samplers, step_counts, n, seed, sp, on_progress=on_progress,
-                                   should_stop=session.stop.is_set)
+                                   should_stop=session.stop.is_set, plan=plan)
         except Exception as exc:  # reported below; the session keeps working
             box["error"] = exc
 
@@ -431,8 +431,9 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
         session.stop.set()     # a visitor who left mid-race: the worker sees it and ends
     if "error" in box:
         exc = box["error"]
-        raise gr.Error(str(exc) if isinstance(exc, ValueError) else f"The race failed ({type(exc).__name__}: "
-                       f"{exc}).") from None
+        message = str(exc) if isinstance(exc, ValueError) else f"The race failed ({type(exc).__name__}: {exc})."
+        yield session, gr.update(), gr.update(), gr.update(), f"**The race failed:** {message}", gr.update()
+        raise gr.Error(message) from None
     result = box["result"]
     session.result = result
     plot = None
@@ -501,13 +502,14 @@ def build_compare_tab(toy_state=None) -> None:
             sch_example = gr.Dropdown(examples, value=examples[0], label="Picture for the noised grid")
             sch_data = gr.Dropdown(list(DATASETS), value=DEFAULT_SCHEDULES["data"], label="Toy data for the x_T check")
             sch_seed = gr.Number(DEFAULT_SCHEDULES["seed"], precision=0, minimum=0, label="Noise seed")
-            sch_btn = gr.Button("Compare schedules", variant="primary")
-        sch_curves = gr.Image(label="ᾱ_t, log-SNR(t), β_t", type="pil", format="png", interactive=False)
+            sch_btn = gr.Button("Compare schedules", variant="primary", elem_id="cmp-sch-btn")
+        sch_curves = gr.Image(label="ᾱ_t, log-SNR(t), β_t", type="pil", format="png", interactive=False,
+                              elem_id="cmp-curves")
         gr.Markdown(GRID_MD, latex_delimiters=LATEX)
         sch_grid = gr.Image(label="The same picture and noise at the same t under each schedule", type="pil",
                             format="png", interactive=False)
         gr.Markdown(TERMINAL_MD, latex_delimiters=LATEX)
-        sch_md = gr.Markdown()
+        sch_md = gr.Markdown(elem_id="cmp-sch-md")
         sch_table = gr.Dataframe(label="The last step", interactive=False, wrap=True)
     with gr.Accordion("2 · Timestep spacing", open=True):
         gr.Markdown(SPACING_MD, latex_delimiters=LATEX)
@@ -517,8 +519,8 @@ def build_compare_tab(toy_state=None) -> None:
             sp_schedule = gr.Dropdown(sorted(SCHEDULES), value=DEFAULT_SPACING["schedule"],
                                       label="Schedule (T = 1000)")
             sp_seed = gr.Number(DEFAULT_SPACING["seed"], precision=0, minimum=0, label="Seed")
-            sp_btn = gr.Button("Compare spacings", variant="primary")
-        sp_md = gr.Markdown()
+            sp_btn = gr.Button("Compare spacings", variant="primary", elem_id="cmp-sp-btn")
+        sp_md = gr.Markdown(elem_id="cmp-sp-md")
         sp_visited = gr.Image(label="Which timesteps are visited", type="pil", format="png", interactive=False)
         sp_table = gr.Dataframe(label="Per spacing", interactive=False, wrap=True)
         sp_clouds = gr.Image(label="Samples per spacing (red) over the data (blue)", type="pil", format="png",
@@ -530,30 +532,31 @@ def build_compare_tab(toy_state=None) -> None:
             r_model = gr.Dropdown(models, value=DEFAULT_RACE["model"], label="Model")
             r_samplers = gr.CheckboxGroup(list(SAMPLERS), value=DEFAULT_RACE["samplers"], label="Samplers")
         with gr.Row():
-            r_steps = gr.Textbox(DEFAULT_RACE["steps"], label=f"Step counts (≤ {R.MAX_STEP_COUNTS}, comma-separated)")
+            r_steps = gr.Textbox(DEFAULT_RACE["steps"], label=f"Step counts (≤ {R.MAX_STEP_COUNTS}, comma-separated)",
+                                 elem_id="cmp-race-steps")
             r_spacing = gr.Dropdown(RACE_SPACINGS, value=DEFAULT_RACE["spacing"], label="Timestep spacing")
             r_points = gr.Slider(100, R.MAX_TOY_POINTS, DEFAULT_RACE["points"], step=100, label="Points (toy)")
             r_images = gr.Slider(1, R.MAX_IMAGES, DEFAULT_RACE["images"], step=1, label="Images (image model)")
             r_seed = gr.Number(DEFAULT_RACE["seed"], precision=0, minimum=0, label="Seed (x_T)")
         with gr.Row():
-            r_btn = gr.Button("Run the race", variant="primary")
-            r_stop = gr.Button("Stop", variant="stop")
-        r_md = gr.Markdown()
+            r_btn = gr.Button("Run the race", variant="primary", elem_id="cmp-race-btn")
+            r_stop = gr.Button("Stop", variant="stop", elem_id="cmp-race-stop")
+        r_md = gr.Markdown(elem_id="cmp-race-md")
         r_clouds = gr.Image(label="Final samples: rows = samplers, columns = step counts", type="pil", format="png",
-                            interactive=False)
+                            interactive=False, elem_id="cmp-race-clouds")
         with gr.Row():
             r_plot = gr.Image(label="Quality against network calls", type="pil", format="png", interactive=False)
-            r_table = gr.Dataframe(label="Every run", interactive=False)
-        r_png = gr.File(label="The race as a PNG figure", interactive=False)
+            r_table = gr.Dataframe(label="Every run", interactive=False, elem_id="cmp-race-table")
+        r_png = gr.File(label="The race as a PNG figure", interactive=False, elem_id="cmp-race-png")
     with gr.Accordion("4 · Break it", open=True):
         gr.Markdown(BREAK_MD, latex_delimiters=LATEX)
         with gr.Row():
             b_exp = gr.Radio(list(breakit.EXPERIMENTS), value="T too small", label="Mistake")
             b_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-            b_btn = gr.Button("Break it", variant="primary")
-        b_md = gr.Markdown(latex_delimiters=LATEX)
+            b_btn = gr.Button("Break it", variant="primary", elem_id="cmp-break-btn")
+        b_md = gr.Markdown(latex_delimiters=LATEX, elem_id="cmp-break-md")
         b_img = gr.Image(label="Right (left) vs broken (right), data in blue", type="pil", format="png",
-                         interactive=False)
+                         interactive=False, elem_id="cmp-break-img")
 
     sch_btn.click(compare_schedules, [sch, sch_T, sch_rescale, sch_example, sch_data, sch_seed],
                   [sch_curves, sch_grid, sch_table, sch_md], api_name="compare_schedules",
