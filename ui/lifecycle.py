@@ -1,16 +1,21 @@
-"""Release a visitor's session state soon after their tab closes (issue 6, item 2).
+"""Release a visitor's session soon after their tab closes (issue 6, item 2).
 
 Gradio keeps a closed session's ``gr.State`` values for an hour (``SessionState.STATE_TTL_WHEN_CLOSED``) before its
-once-a-second sweeper calls their ``delete_callback``; a class of 100 leaving their tabs would hold up to 100 x
-150 MB for that hour. Reopening the page starts a *new* session anyway, so that hour buys nothing here.
+once-a-second sweeper calls their ``delete_callback``, and keeps the session's own record (a copy of the page's
+config) until 10,000 sessions have come after it. A class of 100 leaving their tabs would hold up to 100 x 150 MB
+for that hour. Reopening the page starts a *new* session anyway, so that hour buys nothing here.
 
-:func:`release_closed_sessions` registers a ``demo.unload`` handler (it runs when a visitor's heartbeat connection
-ends: a closed or reloaded tab, or a ``gradio_client.Client`` that is closed) which shortens the closed session's
-time to live to :data:`CLOSED_TTL_S`. Gradio's own sweeper then deletes the state and runs every
-``delete_callback`` (``ui.toy_session.close_session`` and the others), which stop running jobs and drop the
-session's runs. The per-tab ``time_to_live`` (ui.common.SESSION_TTL_S) still bounds sessions that stay open.
+:func:`release_closed_sessions` registers a ``demo.unload`` handler: it runs when a visitor's heartbeat connection
+ends (a closed or reloaded tab, or a closed ``gradio_client.Client``), and :data:`CLOSED_TTL_S` seconds later
+:func:`release` deletes the session's state — every ``delete_callback`` runs (``ui.toy_session.close_session`` and
+the others stop running jobs and drop the session's runs) — and forgets the session, then asks the C allocator to
+hand freed memory back to the system. The per-tab ``time_to_live`` (ui.common.SESSION_TTL_S) still bounds
+sessions that stay open.
 """
 from __future__ import annotations
+
+import ctypes
+import threading
 
 import gradio as gr
 
@@ -18,24 +23,38 @@ CLOSED_TTL_S = 60.0   # seconds a closed tab's state is kept (a brief network dr
 
 
 def release_closed_sessions(demo: gr.Blocks) -> None:
-    """Register the unload handler on ``demo`` (call once, after building it)."""
+    """Register the unload handler on ``demo`` (call once, while building it)."""
 
     def on_unload(request: gr.Request):
-        shorten_closed_ttl(demo, request.session_hash)
+        timer = threading.Timer(CLOSED_TTL_S, release, args=(demo, request.session_hash))
+        timer.daemon = True
+        timer.start()
 
     demo.unload(on_unload)
 
 
-def shorten_closed_ttl(demo: gr.Blocks, session_hash: str | None, ttl_s: float | None = None) -> bool:
-    """Give the session ``session_hash`` a closed-tab time to live of ``ttl_s`` (default :data:`CLOSED_TTL_S`).
+def release(demo: gr.Blocks, session_hash: str | None) -> bool:
+    """Delete the closed session ``session_hash``'s state (running its delete callbacks) and forget the session.
 
-    Returns False when the server holds no state for that session (it never set any)."""
+    Returns False when there was nothing to release (no such session, or it is not closed)."""
     holder = getattr(demo, "state_holder", None)
     state = None if holder is None or session_hash is None else holder.session_data.get(session_hash)
-    if state is None:
+    if state is None or not state.is_closed:
         return False
-    state.STATE_TTL_WHEN_CLOSED = CLOSED_TTL_S if ttl_s is None else ttl_s
+    holder.delete_state(session_hash)
+    with holder.lock:
+        holder.session_data.pop(session_hash, None)
+        holder.time_last_used.pop(session_hash, None)
+    trim_memory()
     return True
+
+
+def trim_memory() -> None:
+    """Ask glibc to return freed heap memory to the system (a no-op where there is no glibc)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def live_state_count(demo: gr.Blocks) -> int:
@@ -46,4 +65,11 @@ def live_state_count(demo: gr.Blocks) -> int:
     return sum(len(s.state_data) for s in list(holder.session_data.values()))
 
 
-__all__ = ["CLOSED_TTL_S", "release_closed_sessions", "shorten_closed_ttl", "live_state_count"]
+def session_count(demo: gr.Blocks) -> int:
+    """How many sessions the server still keeps a record of."""
+    holder = getattr(demo, "state_holder", None)
+    return 0 if holder is None else len(holder.session_data)
+
+
+__all__ = ["CLOSED_TTL_S", "release_closed_sessions", "release", "trim_memory", "live_state_count",
+           "session_count"]
