@@ -67,6 +67,13 @@ def _per_sample(value, n: int) -> torch.Tensor:
     return v.expand(n) if v.ndim == 0 else v.reshape(n)
 
 
+def _matvec(mats: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """mats [1 or n, K, d, d] applied to v [n, K, d] -> [n, K, d] (one batched matmul per component when shared)."""
+    if mats.shape[0] == 1:
+        return torch.einsum("kij,nkj->nki", mats[0], v)
+    return (mats @ v[..., None])[..., 0]
+
+
 class _ExactDenoiser:
     """Shared maths: everything from the posterior mean E[x_0 | x_t] under x_t = a x_0 + s eps."""
 
@@ -222,12 +229,13 @@ class GaussianMixture(_ExactDenoiser):
         n = len(x)
         a, s = _per_sample(a, n)[:, None, None, None], _per_sample(s, n)[:, None, None, None]
         if bool((a == a[0]).all() and (s == s[0]).all()):
-            a, s = a[:1], s[:1]                                          # one noise level: factor K matrices once
+            a, s = a[:1], s[:1]                                          # one noise level: K matrices, not n * K
         eye = torch.eye(self.dim, dtype=torch.float64)
         cov = a**2 * self.covariances + s**2 * eye                       # [n or 1, K, d, d]: a^2 Sigma_k + s^2 I
         diff = x[:, None, :] - a[..., 0] * self.means                     # [n, K, d]
-        chol = torch.linalg.cholesky(cov).expand(n, -1, -1, -1)
-        sol = torch.cholesky_solve(diff[..., None], chol)[..., 0]         # C_k^{-1} (x - a mu_k)
+        chol = torch.linalg.cholesky(cov)
+        inv = torch.cholesky_inverse(chol)                               # C_k^{-1}, d <= 2: explicit is fine
+        sol = _matvec(inv, diff)                                          # C_k^{-1} (x - a mu_k): [n, K, d]
         logdet = 2 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
         log_n = -0.5 * ((diff * sol).sum(-1) + logdet + self.dim * math.log(2 * math.pi))
         log_joint = log_n + self.weights.log()
@@ -238,7 +246,7 @@ class GaussianMixture(_ExactDenoiser):
         x = _as_batch(x_t, self.dim)
         r, _, sol = self._components(x, a, s)
         a = _per_sample(a, len(x))[:, None, None]
-        m_k = self.means + a * (self.covariances @ sol[..., None])[..., 0]   # [n, K, d]
+        m_k = self.means + a * _matvec(self.covariances[None], sol)       # [n, K, d]
         return (r[..., None] * m_k).sum(1)
 
     def log_prob_noised(self, x, a, s):
