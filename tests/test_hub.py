@@ -17,6 +17,15 @@ from diffusion.schedules import Schedule
 from tests.tiny_unet import FakeHub, edit_json, make_checkpoint, response as _response
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks: one intra-op thread is faster than two, and is not slowed down by a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache():
     hub.clear_cache()
