@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 
-import gradio as gr
+import ui.gpu  # noqa: F401  (first: on a ZeroGPU Space it imports `spaces` before anything touches CUDA)
+
+import gradio as gr  # noqa: E402
 
 TITLE = "Diffusion Lab"
 HEADER_MD = """
@@ -17,9 +19,13 @@ Learn denoising diffusion by doing it: train a small model on a 2-D or 1-D distr
 noising and denoising step by step, and compare with the exact answer.
 """
 
-# Queue settings sized for a 2-vCPU Space (issue 6 tunes them under load).
-QUEUE = dict(default_concurrency_limit=4, max_size=64)
-MAX_FILE_SIZE = "10mb"
+# Queue settings for a 2-vCPU Space (issue 6). Heavy events carry their own limits (toy training 2, toy sampling 2,
+# image runs 1, races 1: at most ~2 jobs per core, the rest wait in the queue, which shows each visitor their
+# position); light events (a frame, a redraw, a GIF) share the default of 4 per group, so a scrub never waits
+# behind a training run. max_size: a class of up to 100 pressing a button at once is queued; beyond that Gradio
+# answers "Queue is full" at once instead of letting waits grow without bound.
+QUEUE = dict(default_concurrency_limit=4, max_size=100)
+MAX_FILE_SIZE = "10mb"   # uploads (pictures, drawings) over this are refused by the server before reaching a handler
 
 
 def build_demo() -> gr.Blocks:
@@ -37,6 +43,8 @@ def build_demo() -> gr.Blocks:
                 build_image_tab()
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(toy_state=toy_state)
+    from ui.lifecycle import release_closed_sessions
+    release_closed_sessions(demo)   # a closed tab's state is released after a minute (Gradio keeps it an hour)
     demo.queue(**QUEUE)
     return demo
 
@@ -44,7 +52,9 @@ def build_demo() -> gr.Blocks:
 def launch_kwargs() -> dict:
     """What launch() needs besides the demo (Gradio 6 moved css/theme/js there); tests use it too."""
     from ui.common import SCRUB_CSS
-    return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft())
+    # show_error: input that Gradio's own components cannot parse (a word for a slider, through the API) then gets
+    # Gradio's message naming the component, the expected type and the value, instead of an anonymous failure
+    return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), show_error=True)
 
 
 def main() -> None:
