@@ -5,7 +5,7 @@
 Samples --n digits with the project's DDIM sampler (diffusion.sample, eta = 0, --steps steps, x0 clipped to
 [-1, 1] as the checkpoint's scheduler_config asks), trains the test's digit classifier (tests/digit_classifier.py)
 and reports: the fraction of confident digits, which digits appear, the near-copy fraction, and the classifier's
-own held-out figures. The same code path as tests/test_bundled_model.py.
+own held-out figures. The same code path, seeds and thread count (1) as tests/test_bundled_model.py.
 """
 import argparse
 import json
@@ -80,6 +80,7 @@ def main(argv=None):
     p.add_argument("--grid", default=None, help="also save the samples as a PNG grid (dark digits on white)")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(1)   # as the test: one summation order, so the classifier trains the same everywhere
     t0 = time.perf_counter()
     unet, schedule, cfg = load_bundled(args.model)
     samples = sample_digits(unet, schedule, cfg, args.n, args.steps, args.seed)

@@ -74,19 +74,6 @@ def _shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
     return padded[torch.arange(n)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
-def _affine(x: torch.Tensor, g: torch.Generator, degrees: float = 12.0, scale: float = 0.1,
-            shift: float = 2.0) -> torch.Tensor:
-    """Random small rotation, scaling and translation (in pixels) of each image, background (-1) filling in."""
-    n, _, h, _ = x.shape
-    angle = (torch.rand(n, generator=g) * 2 - 1) * degrees * torch.pi / 180
-    s = 1 + (torch.rand(n, generator=g) * 2 - 1) * scale
-    t = (torch.rand(n, 2, generator=g) * 2 - 1) * shift * 2 / h
-    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-    theta = torch.stack([torch.stack([cos, -sin, t[:, 0]], -1), torch.stack([sin, cos, t[:, 1]], -1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
-
-
 def _grid(res: int) -> tuple[torch.Tensor, torch.Tensor]:
     c = (torch.arange(res, dtype=torch.float32) + 0.5) / res
     return torch.meshgrid(c, c, indexing="ij")
@@ -142,32 +129,35 @@ def make_junk(digits: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------- the classifier
 @dataclass
 class DigitJudge:
-    net: DigitNet
-    train_features: torch.Tensor    # [4500, 128] features of the training digits
+    nets: list[DigitNet]            # an ensemble: probabilities averaged, features concatenated
+    train_features: torch.Tensor    # [4500, 128 * len(nets)] features of the training digits
     feature_threshold: float        # FEATURE_QUANTILE of held-out real digits' nearest-feature distances
-    held_out_accuracy: float        # argmax over all 11 classes == label, on the 500 held-out digits
-    junk_rejected: float            # fraction of fresh junk images not judged confident digits
-    held_out_confident: float       # fraction of held-out real digits judged confident (and correct)
+    held_out_accuracy: float = 0.0  # argmax over all 11 classes == label, on the 500 held-out digits
+    junk_rejected: float = 0.0      # fraction of fresh junk images not judged confident digits
+    held_out_confident: float = 0.0  # fraction of held-out real digits judged confident (and correct)
+
+    @torch.no_grad()
+    def features_and_probs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = [net.eval().features(x) for net in self.nets]
+        probs = torch.stack([net.out(f).softmax(-1) for net, f in zip(self.nets, feats)]).mean(0)
+        return torch.cat(feats, -1), probs
 
     @torch.no_grad()
     def judge(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: [N, 1, R, R] in [-1, 1] -> {'label', 'prob', 'feature_distance', 'confident'} per image."""
-        self.net.eval()
-        feats = self.net.features(x)
-        probs = self.net.out(feats).softmax(-1)
+        feats, probs = self.features_and_probs(x)
         prob, label = probs.max(-1)
         dist = torch.cdist(feats, self.train_features).amin(-1)
         confident = (label != JUNK) & (prob >= CONFIDENCE) & (dist <= self.feature_threshold)
         return {"label": label, "prob": prob, "feature_distance": dist, "confident": confident}
 
 
-def train_classifier(data: dict[str, torch.Tensor], seed: int = 0, epochs: int = 15, n_junk: int = 2000,
-                     batch_size: int = 128, width: int = 16, max_shift: int = 2, augment: str = "shift") -> DigitJudge:
-    """Fit DigitNet on the training digits + junk (seeded), and calibrate/measure it on the held-out digits."""
+def fit_net(data: dict[str, torch.Tensor], seed: int, epochs: int, n_junk: int = 2000, batch_size: int = 128,
+            width: int = 16, max_shift: int = 2) -> DigitNet:
+    """One DigitNet fitted (seeded) on the training digits + n_junk junk images, with random shifts."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)                          # parameter initialisation
-    res = data["train_x"].shape[-1]
-    net = DigitNet(res, width)
+    net = DigitNet(data["train_x"].shape[-1], width)
     junk = make_junk(data["train_x"], n_junk, g)
     x = torch.cat([data["train_x"], junk])
     y = torch.cat([data["train_y"], torch.full((n_junk,), JUNK)])
@@ -179,25 +169,26 @@ def train_classifier(data: dict[str, torch.Tensor], seed: int = 0, epochs: int =
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
-            if augment == "affine":                          # small rotations, scalings, translations
-                xb = _affine(x[idx], g, shift=max_shift)
-            else:                                            # small translations: samples need not be centred exactly
-                xb = _shift(x[idx], max_shift, g)
+            xb = _shift(x[idx], max_shift, g)        # small translations: samples need not be centred exactly
             loss = F.cross_entropy(net(xb), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-    net.eval()
-    with torch.no_grad():
-        train_features = net.features(data["train_x"])
-        held_feats = net.features(data["held_x"])
-        held_logits = net.out(held_feats)
-        held_dist = torch.cdist(held_feats, train_features).amin(-1)
-    threshold = float(torch.quantile(held_dist, FEATURE_QUANTILE))
-    judge = DigitJudge(net, train_features, threshold, float((held_logits.argmax(-1) == data["held_y"]).float().mean()),
-                       0.0, 0.0)
-    fresh_junk = make_junk(data["held_x"], 400, torch.Generator().manual_seed(seed + 1))
+    return net.eval()
+
+
+def train_classifier(data: dict[str, torch.Tensor], seed: int = 0, n_models: int = 1, epochs: int = 15,
+                     **fit_options) -> DigitJudge:
+    """An ensemble of n_models DigitNets (seeds seed, seed+1, ...), calibrated and measured on the held-out digits."""
+    nets = [fit_net(data, seed + k, epochs, **fit_options) for k in range(n_models)]
+    judge = DigitJudge(nets, torch.empty(0), 0.0)
+    judge.train_features, _ = judge.features_and_probs(data["train_x"])
+    held_feats, held_probs = judge.features_and_probs(data["held_x"])
+    held_dist = torch.cdist(held_feats, judge.train_features).amin(-1)
+    judge.feature_threshold = float(torch.quantile(held_dist, FEATURE_QUANTILE))
+    judge.held_out_accuracy = float((held_probs.argmax(-1) == data["held_y"]).float().mean())
+    fresh_junk = make_junk(data["held_x"], 400, torch.Generator().manual_seed(seed + 1000))
     judge.junk_rejected = float((~judge.judge(fresh_junk)["confident"]).float().mean())
     held = judge.judge(data["held_x"])
     judge.held_out_confident = float((held["confident"] & (held["label"] == data["held_y"])).float().mean())
@@ -223,6 +214,7 @@ def sample_quality(samples: torch.Tensor, judge: DigitJudge, data: dict[str, tor
     if samples.shape[1:] != data["train_x"].shape[1:]:
         raise ValueError(f"samples of shape {tuple(samples.shape[1:])} do not match the digits' "
                          f"{tuple(data['train_x'].shape[1:])}")
+    n = len(samples)
     verdict = judge.judge(samples.clamp(-1, 1))
     confident = verdict["confident"]
     digits = verdict["label"][confident]
@@ -232,12 +224,12 @@ def sample_quality(samples: torch.Tensor, judge: DigitJudge, data: dict[str, tor
     copies = nn_dist < threshold
     return {
         "n_samples": len(samples),
-        "confident_fraction": float(confident.float().mean()),
-        "junk_fraction": float((verdict["label"] == JUNK).float().mean()),
-        "far_in_feature_space_fraction": float((verdict["feature_distance"] > judge.feature_threshold).float().mean()),
+        "confident_fraction": int(confident.sum()) / n,
+        "junk_fraction": int((verdict["label"] == JUNK).sum()) / n,
+        "far_in_feature_space_fraction": int((verdict["feature_distance"] > judge.feature_threshold).sum()) / n,
         "digit_counts": counts.tolist(),
         "digits_present": int((counts > 0).sum()),
-        "near_copy_fraction": float(copies.float().mean()),
+        "near_copy_fraction": int(copies.sum()) / n,
         "near_copy_threshold_l2": round(threshold, 4),
         "sample_nn_l2_median": round(float(nn_dist.median()), 4),
         "held_out_nn_l2_median": round(float(nearest_distances(data["held_x"], data["train_x"]).median()), 4),
@@ -252,5 +244,5 @@ def load_data(resolution: int) -> dict[str, torch.Tensor]:
     return load_split(resolution)
 
 
-__all__ = ["DigitNet", "DigitJudge", "train_classifier", "make_junk", "nearest_distances", "copy_threshold",
+__all__ = ["DigitNet", "DigitJudge", "fit_net", "train_classifier", "make_junk", "nearest_distances", "copy_threshold",
            "sample_quality", "load_data", "JUNK", "CONFIDENCE"]
