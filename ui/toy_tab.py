@@ -27,6 +27,7 @@ SCRUB_ID = "toy-scrub"
 SLIDER_ID = "toy-t"
 MAX_POINTS = 5000        # points per data set / sampling run in the UI and the API
 MAX_TRAIN_STEPS = 20000
+MAX_DRAWING_SIDE = 1024  # a larger drawing (an uploaded 8000 px image) is shrunk first: the sketch pad is 320 px
 POLL_S = 0.2             # how often the training loop reports (and so how fast Stop is seen)
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
@@ -94,6 +95,12 @@ def _drawing_image(drawing):
         drawing = drawing.get("composite")
     if drawing is None:
         raise gr.Error("The drawing is empty: draw a shape on the sketch pad first (dark strokes become the data).")
+    if isinstance(drawing, np.ndarray) and max(drawing.shape[:2]) > MAX_DRAWING_SIDE:
+        # the point sampler draws one category per pixel (at most 2^24); a 2-D cloud needs no more than ~1 Mpx
+        from PIL import Image
+        im = Image.fromarray(drawing)
+        im.thumbnail((MAX_DRAWING_SIDE, MAX_DRAWING_SIDE), Image.Resampling.BOX)
+        drawing = np.asarray(im)
     return drawing
 
 
