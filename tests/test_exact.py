@@ -10,7 +10,14 @@ from diffusion.parameterization import convert
 from diffusion.samplers.timesteps import interp_sigma
 from diffusion.toy.flow import flow_sample
 
-torch.set_default_dtype(torch.float32)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is faster than two, and is not slowed ~40x by a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _mixture_2d():

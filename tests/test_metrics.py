@@ -8,6 +8,15 @@ from diffusion import toy
 from diffusion.metrics import CHUNK, measure, quality, sliced_wasserstein
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is faster than two, and is not slowed ~40x by a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_sliced_wasserstein_closed_forms():
     x = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0))
     assert sliced_wasserstein(x, x + 0.7) == pytest.approx(0.7, rel=1e-6)        # 1-D: W1 of a shift

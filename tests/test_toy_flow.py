@@ -8,6 +8,15 @@ from diffusion.metrics import quality
 from diffusion.toy.flow import flow_path, flow_sample, flow_velocity_target
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is faster than two, and is not slowed ~40x by a busy shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def flow_model():
     return toy.fit("moons", seed=0, objective="flow_matching", steps=300, hidden=64, batch_size=256)
