@@ -159,3 +159,12 @@ def test_bad_drawings(image, match):
 def test_points_from_image_checks_n():
     with pytest.raises(ValueError, match="n must be"):
         toy.points_from_image(_drawing(), n=0)
+
+
+def test_huge_drawings_work():
+    """More pixels than torch.multinomial's 2^24 categories: points come from the ink pixels directly."""
+    mask = np.zeros((4200, 4200), bool)                    # 17.6 M pixels
+    mask[100:300, 4000:4100] = True
+    x = toy.points_from_image(mask, n=1000, seed=0)
+    assert x.shape == (1000, 2) and torch.isfinite(x).all()
+    assert x[:, 1].std() > 1.5 * x[:, 0].std()              # a tall bar stays tall

@@ -154,7 +154,7 @@ def make_dataset(name: str, n: int = 2000, seed: int = 0) -> torch.Tensor:
     """n points of data set ``name`` on the standardised scale: float32 [n, d]. Same seed, same points."""
     _check_n(n)
     if isinstance(name, str) and name.startswith(TEXT_PREFIX):
-        return _sample_weights(*_word_weights(_check_word(name[len(TEXT_PREFIX):])), n, seed)
+        return _sample_pixels(*_word_pixels(_check_word(name[len(TEXT_PREFIX):])), n, seed)
     dataset_dim(name)
     g = torch.Generator().manual_seed(int(seed))
     mixture = _raw_mixture(name)
@@ -170,7 +170,7 @@ def dataset_mixture(name: str) -> GaussianMixture | None:
     return None if mixture is None else mixture.affine(*_named_map(name))
 
 
-# --- words and drawings: sample pixels by weight, jitter within each pixel --------------------------------
+# --- words and drawings: an ink pixel at random, jittered within it --------------------------------
 def _check_word(word):
     if not word.strip():
         raise ValueError(f"the word in 'text:WORD' is empty or only spaces ({word!r}); give e.g. 'text:HELLO'")
@@ -180,7 +180,7 @@ def _check_word(word):
 
 
 @functools.lru_cache(maxsize=32)
-def _word_weights(word):
+def _word_pixels(word):
     from PIL import Image, ImageDraw, ImageFont  # Pillow's bundled font: deterministic for a Pillow version
     font = ImageFont.load_default(size=FONT_SIZE)
     left, top, right, bottom = font.getbbox(word)
@@ -189,28 +189,24 @@ def _word_weights(word):
     mask = np.asarray(image) >= 128
     if not mask.any():
         raise ValueError(f"the word {word!r} renders no visible pixels; use letters or digits")
-    return _weights_and_map(mask)
+    return _ink_pixels(mask)
 
 
-def _weights_and_map(mask: np.ndarray):
-    """Flattened pixel weights, the image shape, and the exact standardising map of 'uniform over ink pixels'."""
-    h, w = mask.shape
-    weights = torch.as_tensor(mask.reshape(-1), dtype=torch.float64)
-    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                                indexing="ij")
-    centres = torch.stack([cols.reshape(-1) + 0.5, -(rows.reshape(-1) + 0.5)], 1)   # +y is up in the picture
-    p = weights / weights.sum()
-    mean = p @ centres
-    var = (p[:, None] * (centres - mean) ** 2).sum(0) + 1 / 12      # + the uniform jitter within a pixel
-    return weights, (h, w), _standardise_map(mean, var.sum().item(), 2)
+def _ink_pixels(mask: np.ndarray):
+    """Centres (x, y) of the ink pixels, float64 [m, 2] (+y is up in the picture), and the exact standardising map
+    of "uniform over the ink pixels" (pixel centres plus the uniform jitter within a pixel, variance 1/12 per axis)."""
+    rows, cols = np.nonzero(mask)
+    centres = torch.as_tensor(np.stack([cols + 0.5, -(rows + 0.5)], 1), dtype=torch.float64)
+    mean = centres.mean(0)
+    var = ((centres - mean) ** 2).mean(0) + 1 / 12
+    return centres, _standardise_map(mean, var.sum().item(), 2)
 
 
-def _sample_weights(weights, shape, standard_map, n, seed):
+def _sample_pixels(centres, standard_map, n, seed):
+    """n points: an ink pixel uniformly at random (no limit on the image size), jittered uniformly within it."""
     g = torch.Generator().manual_seed(int(seed))
-    idx = torch.multinomial(weights, n, replacement=True, generator=g)
-    rows, cols = idx // shape[1], idx % shape[1]
-    jitter = torch.rand(n, 2, generator=g, dtype=torch.float64)
-    pts = torch.stack([cols + jitter[:, 0], -(rows + jitter[:, 1])], 1)
+    pick = centres[torch.randint(0, len(centres), (n,), generator=g)]
+    pts = pick + torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
     scale, shift = standard_map
     return (pts * scale + shift).to(torch.float32)
 
@@ -265,4 +261,4 @@ def points_from_image(image, n: int = 2000, seed: int = 0) -> torch.Tensor:
     mask = _ink(image)
     if not mask.any():
         raise ValueError("the drawing is empty: no pixel differs clearly from the background; draw something")
-    return _sample_weights(*_weights_and_map(mask), n, seed)
+    return _sample_pixels(*_ink_pixels(mask), n, seed)

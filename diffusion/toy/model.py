@@ -116,8 +116,8 @@ class ToyModel:
 
         Diffusion: any sampler of :data:`diffusion.SAMPLERS` with its options (eta, timestep_spacing, callback,
         record, ...); no sampler: the lab's default, :data:`diffusion.LAB_DEFAULT` (dpmpp_2m, 20 steps, leading);
-        a named sampler without num_steps: its own default (T for ddpm and pc, else 50). Flow matching: "euler" (default)
-        or "heun" of :mod:`diffusion.toy.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``; xs and
+        a named sampler without num_steps: its own default (T for ddpm and pc, else 50). Flow matching: "euler"
+        (default) or "heun" of :mod:`diffusion.toy.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``; xs and
         x0_preds are mapped to the data's space with the same affine map as the samples.
         """
         from ..samplers import LAB_DEFAULT, sample as diffusion_sample
