@@ -148,7 +148,8 @@ def fit(data, seed: int = 0, *, callback=None, stop=None, **settings) -> ToyMode
         value = loss.item()
         if not math.isfinite(value) or value > 1e6:
             raise TrainingDiverged(f"training diverged at step {step} of {s['steps']} (loss {value:.3g}) with "
-                                   f"lr={s['lr']:g}; lower the learning rate (e.g. {s['lr'] / 10:g})", model)
+                                   f"lr={s['lr']:g}; lower the learning rate (e.g. {s['lr'] / 10:g}; the default is "
+                                   f"{DEFAULTS['lr']:g})", model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
