@@ -99,14 +99,17 @@ class ImageModel:
         so integer-valued float t gives identical results. A learned (nn.Embedding) time embedding takes the
         nearest integer timestep.
         """
-        t = torch.as_tensor(t, device=x_t.device)
+        # the network may live on a GPU (ui.gpu moves it there inside a ZeroGPU call) while the samplers keep x_t,
+        # their noise and their generator on the CPU: inputs go to the network's device, the output comes back
+        device = self.unet.device
+        t = torch.as_tensor(t, device=device)
         if t.ndim == 0:
             t = t.expand(x_t.shape[0])
         if getattr(self.unet.config, "time_embedding_type", "positional") == "learned":
             t = t.round().long().clamp(0, self.schedule.num_timesteps - 1)
         with torch.no_grad():
-            out = self.unet(x_t.to(self.unet.dtype), t).sample
-        return out.to(x_t.dtype)
+            out = self.unet(x_t.to(device=device, dtype=self.unet.dtype), t).sample
+        return out.to(device=x_t.device, dtype=x_t.dtype)
 
     @property
     def shape(self) -> tuple[int, int, int]:

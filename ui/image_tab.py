@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import gradio as gr
@@ -26,6 +27,7 @@ from diffusion.images import ImageError, fit_image, load_image, uint8_to_tensor
 from diffusion.samplers import SAMPLERS
 
 from . import image_render as R
+from .gpu import gpu, on_zero_gpu, to_device
 from .common import (MAX_SESSION_BYTES, SESSION_TTL_S, SessionRegistry, choice, gif_file, number, placeholder_html,
                      play_js, scrub_js)
 
@@ -251,14 +253,45 @@ def forward(session, example: str | None = None, upload: str | None = None, seed
     model = _model(session)
     session.picture, session.picture_name = picture(example, upload)
     session.invert = bool(invert)
-    x0, shown = _x0(session, model)
-    frames = int(min(100, max(10, FORWARD_BYTES // (2 * x0.numel()))))   # x_t and x̂₀ per frame, uint8
-    fwd = forward_frames(model, x0, seed=seed, num_frames=frames)
+    if upload:
+        fwd, shown, html = _forward_view(session, model, seed)
+    else:  # an example: the same for every visitor (a class opening the page), computed once and shared read-only
+        key = (id(model), session.picture_name, seed, session.invert)
+        with _FORWARD_LOCK:
+            hit = _FORWARD_CACHE.get(key)
+            if hit is None or hit[0]() is not model:     # (a model reloaded under the same id is another model)
+                hit = _FORWARD_CACHE[key] = (weakref.ref(model), *_forward_view(session, model, seed))
+                while len(_FORWARD_CACHE) > FORWARD_CACHE_SIZE:
+                    _FORWARD_CACHE.pop(next(iter(_FORWARD_CACHE)))
+            _, fwd, shown, html = hit
     session.forward = fwd
     c, h, w = model.shape
     info = (f"{session.picture_name} as {model.id} sees it: {w}×{h} {'grey' if c == 1 else 'RGB'}"
             + (", inverted" if invert else "") + ".")
-    return (session, R.to_pil(shown), R.forward_scrubber(FWD_ID, fwd, 0), _slider(len(fwd["t"]), 0), info)
+    return (session, R.to_pil(shown), html, _slider(len(fwd["t"]), 0), info)
+
+
+FORWARD_CACHE_SIZE = 16      # forward views of the examples, shared by every visitor (each ~1-3 MB)
+_FORWARD_CACHE: dict = {}
+_FORWARD_LOCK = threading.Lock()
+
+
+def _forward_view(session: ImageSession, model: hub.ImageModel, seed: int):
+    """(the forward frames, the picture as the model sees it, the scrubber HTML) of the session's picture."""
+    x0, shown = _x0(session, model)
+    frames = int(min(100, max(10, FORWARD_BYTES // (2 * x0.numel()))))   # x_t and x̂₀ per frame, uint8
+    fwd = forward_frames(model, x0, seed=seed, num_frames=frames)
+    return fwd, shown, R.forward_scrubber(FWD_ID, fwd, 0)
+
+
+# --- ZeroGPU (issue 6): on a ZeroGPU Space the runs go to a GPU worker process; everywhere else this is not used --
+@gpu(duration=MAX_RUN_SECONDS)
+def _run_on_gpu(kind: str, model_id: str, args: tuple, kwargs: dict):
+    """``generate`` (kind "sample") or ``sdedit`` (kind "restore") on the GPU. Arguments and result are pickled
+    to and from ZeroGPU's worker, so they are plain values; no progress callback or Stop reaches the worker."""
+    model = hub.load_model(model_id)
+    to_device(model.unet)
+    return (generate if kind == "sample" else sdedit)(model, *args, **kwargs)
 
 
 def sample_images(session, sampler: str = DEFAULTS["sampler"], steps: int = DEFAULTS["steps"],
@@ -279,9 +312,12 @@ def sample_images(session, sampler: str = DEFAULTS["sampler"], steps: int = DEFA
     session.stop.clear()
     session.run = None  # the old run's memory is released before the new one is recorded
     try:
-        run = generate(model, sampler, steps, seed, batch, eta if sampler == "ddim" else 0.0,
-                       on_step=_progress_cb(progress, f"{sampler} on {batch} image(s)"),
-                       should_stop=session.stop.is_set, max_bytes=REVERSE_BYTES)
+        args = (sampler, steps, seed, batch, eta if sampler == "ddim" else 0.0)
+        if on_zero_gpu():
+            run = _run_on_gpu("sample", model.id, args, dict(max_bytes=REVERSE_BYTES))
+        else:
+            run = generate(model, *args, on_step=_progress_cb(progress, f"{sampler} on {batch} image(s)"),
+                           should_stop=session.stop.is_set, max_bytes=REVERSE_BYTES)
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     session.run = run
@@ -342,9 +378,12 @@ def restore(session, example: str | None = None, upload: str | None = None, inve
     session.stop.clear()
     session.restore = None
     try:
-        run = sdedit(model, x0, t_start, seed, sampler, steps, eta if sampler == "ddim" else 0.0,
-                     on_step=_progress_cb(progress, "restoring"), should_stop=session.stop.is_set,
-                     max_bytes=RESTORE_BYTES)
+        args = (x0, t_start, seed, sampler, steps, eta if sampler == "ddim" else 0.0)
+        if on_zero_gpu():
+            run = _run_on_gpu("restore", model.id, args, dict(max_bytes=RESTORE_BYTES))
+        else:
+            run = sdedit(model, *args, on_step=_progress_cb(progress, "restoring"), should_stop=session.stop.is_set,
+                         max_bytes=RESTORE_BYTES)
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     session.restore = run
