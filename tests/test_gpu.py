@@ -110,3 +110,39 @@ def test_the_cpu_path_keeps_models_and_results_on_the_cpu(no_spaces, monkeypatch
 def test_device_is_cuda_where_cuda_is_available(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert G.device() == torch.device("cuda")
+
+
+def test_the_image_labs_zero_gpu_path_pickles_and_gives_the_cpu_paths_run(monkeypatch, tmp_path):
+    """On ZeroGPU sample/restore go through ui.image_tab._run_on_gpu, whose arguments and result cross a process
+    boundary by pickle: check they pickle, and that the run equals the CPU path's (same seed, same images)."""
+    import pickle
+
+    import numpy as np
+
+    from diffusion import hub
+    from tests.tiny_unet import make_checkpoint
+    from ui import image_tab
+
+    monkeypatch.setattr(hub, "BUNDLED_DIR", make_checkpoint(tmp_path / "tiny", channels=1, size=8, attention=False))
+    hub.clear_cache()
+    calls = []
+
+    def through_pickle(kind, model_id, args, kwargs):       # what ZeroGPU does to a call, minus the GPU
+        kind, model_id, args, kwargs = pickle.loads(pickle.dumps((kind, model_id, args, kwargs)))
+        calls.append(kind)
+        return pickle.loads(pickle.dumps(run_on_gpu(kind, model_id, args, kwargs)))
+    run_on_gpu = image_tab._run_on_gpu
+    no_progress = lambda *a, **k: None  # noqa: E731
+    try:
+        cpu = image_tab.sample_images(None, "ddim", 4, 7, 2, 0.0, progress=no_progress)[0].run
+        cpu_restore = image_tab.restore(None, t_start=50, steps=3, progress=no_progress)[0].restore
+        monkeypatch.setattr(image_tab, "on_zero_gpu", lambda: True)
+        monkeypatch.setattr(image_tab, "_run_on_gpu", through_pickle)
+        zero = image_tab.sample_images(None, "ddim", 4, 7, 2, 0.0, progress=no_progress)[0].run
+        zero_restore = image_tab.restore(None, t_start=50, steps=3, progress=no_progress)[0].restore
+    finally:
+        hub.clear_cache()
+    assert calls == ["sample", "restore"]
+    np.testing.assert_array_equal(zero.final, cpu.final)
+    np.testing.assert_array_equal(zero.x_t, cpu.x_t)
+    np.testing.assert_array_equal(zero_restore.final, cpu_restore.final)
