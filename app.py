@@ -34,7 +34,12 @@ def build_demo() -> gr.Blocks:
     from ui.image_tab import build_image_tab
     from ui.toy_tab import build_toy_tab
 
-    with gr.Blocks(title=TITLE) as demo:
+    from ui.gradio_cache import install as atomic_cache_files
+    atomic_cache_files()   # concurrent downloads of one picture (a class on the same example) read whole files
+
+    # delete_cache: output files (frames, GIFs, galleries) older than 2 h are deleted every 30 min, so a Space that
+    # serves classes for weeks does not fill its disk
+    with gr.Blocks(title=TITLE, delete_cache=(1800, 7200)) as demo:
         gr.Markdown(HEADER_MD)
         with gr.Tabs():
             with gr.Tab("Toy lab", id="toy"):
