@@ -206,3 +206,37 @@ def test_break_it_shows_the_mistake_with_numbers(cclient, experiment):
 def test_break_it_refuses_an_unknown_experiment(cclient):
     with pytest.raises(AppError, match="nope.* not in the list of choices"):
         cclient.predict(experiment="nope", api_name="/break_it")
+
+
+# --- handlers called directly (no server): the Toy lab's session model, session release --------------------------
+def test_the_race_uses_the_visitors_own_toy_lab_model_when_the_app_passes_it():
+    import gradio as gr
+
+    from diffusion import toy
+    from ui import compare_tab as C
+    mine = toy.fit("moons", seed=1, steps=30, hidden=32, depth=2, batch_size=64, num_timesteps=100)
+    *_, last = C.run_race(None, model=C.TOY_YOURS, samplers=["ddim"], steps="2, 4", points=200,
+                          toy_session=SimpleNamespace(model=mine))
+    session, clouds, plot, table, md, png = last
+    assert list(table["NFE"]) == [2, 4] and "your Toy-lab model" in md
+    assert session.result.cells[0].samples.shape == (200, 2)
+    with pytest.raises(gr.Error, match="open the Toy lab first"):
+        list(C.run_race(None, model=C.TOY_YOURS, samplers=["ddim"], steps="2", toy_session=None))
+
+
+def test_a_flow_matching_toy_model_races_only_its_ode_samplers():
+    from diffusion import toy
+    from ui import compare_tab as C
+    flow = toy.fit("moons", seed=0, steps=20, hidden=32, depth=2, batch_size=64, objective="flow_matching")
+    *_, last = C.run_race(None, model=C.TOY_YOURS, samplers=["ddim", "heun"], steps="3", points=100,
+                          toy_session=SimpleNamespace(model=flow))
+    assert list(last[3]["sampler"]) == ["heun"] and list(last[3]["NFE"]) == [5]
+
+
+def test_closing_a_session_stops_its_race_and_releases_it():
+    from ui import compare_tab as C
+    session = C.CompareSession()
+    assert session in C.SESSIONS.items()
+    session.result = object()
+    C.close_session(session)
+    assert session.stop.is_set() and session.result is None and session not in C.SESSIONS.items()

@@ -102,7 +102,7 @@ def visited_timesteps(schedule, rows, num_steps: int, sampler: str) -> Image.Ima
     ax.set_ylim(-0.06 - 0.05 * len(rows) - 0.03, 1.05)
     ax.set_title(f"{sampler}, {num_steps} steps on {schedule.name} (T = {schedule.num_timesteps})", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 0.2))
     return _to_image(fig)
 
 

@@ -83,11 +83,14 @@ $N$ points over $[0, T-1]$ (Lin et al. 2023, Table 2). Which one hurts depends o
   *leading* starts from the wrong mean and its samples are pulled towards 0 — the mismatch Lin et al. describe;
   centred, unit-variance toy data hide it, because $\sqrt{\bar\alpha}\,x_0+\sqrt{1-\bar\alpha}\,\epsilon$ is then
   already close to $\mathcal N(0,I)$ in mean and covariance;
-* a **trained $\epsilon$-network on the cosine schedule**: the cosine's last step is clipped ($\beta_{T-1}=0.999$,
+* a **trained $\epsilon$-network** (the Toy lab's settings, trained once per server on the schedule you pick): on
+  the **cosine** schedule the last step is clipped ($\beta_{T-1}=0.999$,
   $\sigma_{T-1}=\sqrt{(1-\bar\alpha)/\bar\alpha}\approx 2\times10^4$), and
   $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,\hat\epsilon)/\sqrt{\bar\alpha_t}$ multiplies the network's error by
-  $\sigma_t$ — so here the spacings that start at $T-1$ (*trailing*, *linspace*) fail, and *leading* is the safe
-  one. The cure for both is Lin et al.'s: a zero-terminal-SNR schedule, a $v$-prediction model, trailing spacing.
+  $\sigma_t$ — so there the spacings that start at $T-1$ (*trailing*, *linspace*) fail and *leading* is the safe
+  one (on the linear schedule, $\sigma_{T-1}\approx 157$, which is why the Toy lab trains on it by default).
+
+The cure for both is Lin et al.'s: a zero-terminal-SNR schedule, a $v$-prediction model, trailing spacing.
 """
 RACE_MD = rf"""
 **3 · Sampler race.** One model, **one** $x_T$ (and one random stream for the stochastic samplers), every sampler at
@@ -167,6 +170,30 @@ class _NoTimeModel:
 NO_TIME = _NoTimeModel()
 
 
+class _ScheduleModels:
+    """The default toy model's twins trained on another schedule (same data and settings), once per server each:
+    the spacing view shows a trained network on the schedule the visitor picks."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.models: dict = {}
+
+    def get(self, schedule: str):
+        default = _default_toy_model()
+        if default.schedule.name == schedule and default.schedule.num_timesteps == 1000:
+            return default
+        with self._lock:
+            if schedule not in self.models:
+                from diffusion import toy
+                from .toy_session import DEFAULT_FIT, DEFAULTS
+                fit = {**DEFAULT_FIT, "schedule": schedule, "num_timesteps": 1000}
+                self.models[schedule] = toy.fit(DEFAULTS.data.name, seed=0, **fit)
+            return self.models[schedule]
+
+
+SCHEDULE_MODELS = _ScheduleModels()
+
+
 def _default_toy_model():
     from .toy_session import DEFAULTS
     if not DEFAULTS.wait(timeout=600) or DEFAULTS.error:
@@ -176,7 +203,9 @@ def _default_toy_model():
 
 def _racer(model_choice: str, toy_session=None) -> R.Racer:
     if model_choice == TOY_DEFAULT:
-        return R.toy_racer(_default_toy_model(), "the Toy lab's default model (moons, cosine, T = 1000, ε)")
+        m = _default_toy_model()
+        return R.toy_racer(m, f"the Toy lab's default model ({m.data_name}, {m.schedule.name}, "
+                              f"T = {m.schedule.num_timesteps}, {m.prediction_type})")
     if model_choice == TOY_YOURS:
         model = getattr(toy_session, "model", None)
         if model is None:
@@ -284,7 +313,7 @@ def _preview(ts, k: int = 6) -> str:
 
 
 def compare_spacing(sampler=DEFAULT_SPACING["sampler"], steps=DEFAULT_SPACING["steps"],
-                    schedule=DEFAULT_SPACING["schedule"], seed=DEFAULT_SPACING["seed"]):
+                    schedule=DEFAULT_SPACING["schedule"], seed=DEFAULT_SPACING["seed"], progress=gr.Progress()):
     """/compare_spacing: the timesteps a few-step sampler visits under each spacing, and what that does to samples."""
     from diffusion.schedules import make_schedule
     sampler = choice("sampler", sampler, list(SAMPLERS))
@@ -301,10 +330,11 @@ def compare_spacing(sampler=DEFAULT_SPACING["sampler"], steps=DEFAULT_SPACING["s
                            "√ᾱ assumed at the first call": f"{r.signal_first:.3g}",
                            "noisiest steps never visited": int(r.skipped), "last call at t": f"{r.last:g}",
                            "timesteps visited": _preview(r.timesteps)} for r in rows])
-    toy_model = _default_toy_model()
-    experiments = [(R.toy_racer(toy_model, f"trained ε-model (moons, {toy_model.schedule.name})"), "the Toy lab's "
-                    f"trained ε-model (moons; its own {toy_model.schedule.name} schedule, T = "
-                    f"{toy_model.schedule.num_timesteps})"),
+    progress(0.1, desc=f"a toy model trained on {schedule} (once per server)")
+    toy_model = SCHEDULE_MODELS.get(schedule)
+    progress(0.5, desc="sampling with each spacing")
+    experiments = [(R.toy_racer(toy_model), f"a trained {toy_model.prediction_type}-model (the Toy lab's default "
+                    f"settings on {toy_model.data_name}, {schedule} schedule, T = 1000)"),
                    (R.exact_racer("gaussians8", sched, shift=breakit.OFF_CENTRE),
                     f"the exact denoiser, 8 Gaussians moved off-centre by {breakit.OFF_CENTRE} ({schedule})")]
     panels, lines = [], []
@@ -341,7 +371,7 @@ def _race_table(result) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["sampler", "steps", "NFE", "quality", "seconds", "note"])
 
 
-def _race_summary(result, estimate_note: str = "") -> str:
+def _race_summary(result, racer) -> str:
     cells = len(result.cells)
     head = (f"**{result.racer_label}**: {cells} runs, {sum(c.nfe for c in result.cells)} network calls on "
             f"{result.n} {'images' if result.kind == 'image' else 'points'} in {result.seconds:.1f} s; spacing "
@@ -357,13 +387,21 @@ def _race_summary(result, estimate_note: str = "") -> str:
             lines.append((budget, best))
     text = "; ".join(f"≤ {b} calls: **{c.sampler}** ({c.num_steps} steps, quality {c.quality:.2f})"
                      for b, c in lines)
+    return head + (f" Best for a budget of — {text}." if text else "") + _blown_note(result, racer)
+
+
+def _blown_note(result, racer) -> str:
+    """Why some cells are far off: a huge first sigma (cosine's clipped last step) or simply too few steps."""
     blown = sorted({c.sampler for c in result.cells if c.quality is not None and c.quality > 10})
-    warn = ""
-    if blown:
-        warn = (f"\n\n⚠ {', '.join(blown)} blew up (quality > 10) in some cells: on the cosine schedule a run that "
-                f"starts at t = T−1 multiplies a network's ε error by σ ≈ 2×10⁴ (see section 2) — race with "
-                f"`leading` spacing; second-order steps (heun) also go wrong across such a huge jump in σ.")
-    return head + (f" Best for a budget of — {text}." if text else "") + warn
+    if not blown:
+        return ""
+    sigma_max = float(racer.schedule.sigmas[-1]) if racer.schedule is not None else 0.0
+    if result.spacing != "leading" and sigma_max > 1e3:
+        return (f"\n\n⚠ {', '.join(blown)} blew up (quality > 10): these runs start at t = T−1, where this schedule's "
+                f"σ ≈ {sigma_max:.0f} multiplies a trained network's ε error (see section 2), and second-order steps "
+                f"(heun) go wrong across such a jump in σ even with the exact denoiser — race with `leading` spacing.")
+    return (f"\n\n⚠ {', '.join(blown)} are far off (quality > 10) at their fewest steps: too few steps for this "
+            f"model — read the row to the right to see them converge.")
 
 
 def _race_png(result, figure) -> str:
@@ -378,8 +416,7 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
     """/race: every chosen sampler at every step count, from one x_T; clouds (or images), quality vs NFE, a table,
     and the whole figure as a PNG file. Stop (/race_stop) ends it and keeps the finished cells."""
     session = _session(session)
-    models = RACE_MODELS + ([TOY_YOURS] if toy_session is not None else [])
-    model = choice("model", model, models)
+    model = choice("model", model, RACE_MODELS + [TOY_YOURS])
     if not samplers:
         raise gr.Error("No sampler chosen: tick at least one.")
     samplers = [samplers] if isinstance(samplers, str) else list(samplers)
@@ -445,7 +482,7 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
         clouds = F.race_clouds(result, ref)
         plot = F.race_plot(result)
         figure = F.stack([F.titled(clouds, f"Sampler race: {result.racer_label}, {n} points, seed {seed}"), plot])
-    yield session, clouds, plot, _race_table(result), _race_summary(result), _race_png(result, figure)
+    yield session, clouds, plot, _race_table(result), _race_summary(result, racer), _race_png(result, figure)
 
 
 def stop_race(session):
