@@ -48,7 +48,8 @@ def schedule_set(names=DEFAULT_SCHEDULES, num_timesteps: int = 1000,
     for name in names:
         if name not in SCHEDULES:
             raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
-    if isinstance(num_timesteps, bool) or not isinstance(num_timesteps, int) or not 2 <= num_timesteps <= MAX_SCHEDULE_T:
+    T = num_timesteps
+    if isinstance(T, bool) or not isinstance(T, int) or not 2 <= T <= MAX_SCHEDULE_T:
         raise ValueError(f"T must be a whole number in [2, {MAX_SCHEDULE_T}], got {num_timesteps!r}")
     out = []
     for name in dict.fromkeys(names):

@@ -29,7 +29,8 @@ from .samplers import SAMPLER_OPTIONS, SAMPLERS, StopSampling, sample
 from .schedules import Schedule, make_schedule
 
 __all__ = ["Racer", "Cell", "RaceResult", "RaceTooLarge", "toy_racer", "exact_racer", "image_racer", "plan_race",
-           "race", "check_race", "RacePlan", "run_one", "draw_x_T", "reference_points", "score", "nfe", "estimate_seconds", "MAX_STEP_COUNTS", "MAX_TOY_POINTS",
+           "race", "check_race", "RacePlan", "run_one", "draw_x_T", "reference_points", "score", "nfe",
+           "estimate_seconds", "MAX_STEP_COUNTS", "MAX_TOY_POINTS",
            "MAX_IMAGES", "MAX_RACE_SECONDS", "DEFAULT_TOY_SAMPLERS", "DEFAULT_TOY_STEPS", "DEFAULT_IMAGE_SAMPLERS",
            "DEFAULT_IMAGE_STEPS"]
 

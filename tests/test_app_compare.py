@@ -85,7 +85,8 @@ def test_compare_schedules_flags_too_few_steps_and_shows_the_rescale(cclient):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(schedules=[]), "No schedule chosen"), (dict(schedules=["nope"]), "nope.* not in the list of choices"),
     (dict(T=1), "minimum value 10"), (dict(T=10**7), "maximum value 2000"), (dict(T=12.5), "whole number"),
-    (dict(data="nope"), "nope.* not in the list of choices"), (dict(example="../../etc/passwd"), "not in the list of choices")])
+    (dict(data="nope"), "nope.* not in the list of choices"),
+    (dict(example="../../etc/passwd"), "not in the list of choices")])
 def test_compare_schedules_bad_input_gets_a_clear_message(cclient, kwargs, message):
     with pytest.raises(AppError, match=message):
         cclient.predict(api_name="/compare_schedules", **kwargs)
