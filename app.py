@@ -20,8 +20,8 @@ noising and denoising step by step, and compare with the exact answer.
 """
 
 # Queue settings for a 2-vCPU Space (issue 6). Heavy events carry their own limits (toy training 2, toy sampling 2,
-# image runs 1, races 1: at most ~2 jobs per core, the rest wait in the queue, which shows each visitor their
-# position); light events (a frame, a redraw, a GIF) share the default of 4 per group, so a scrub never waits
+# image runs 1, races 1: at most 6 single-threaded jobs at once; the rest wait in the queue, which shows each
+# visitor their position); light events (a frame, a redraw, a GIF) share the default of 4 per group, so a scrub never waits
 # behind a training run. max_size: a class of up to 100 pressing a button at once is queued; beyond that Gradio
 # answers "Queue is full" at once instead of letting waits grow without bound.
 QUEUE = dict(default_concurrency_limit=4, max_size=100)
