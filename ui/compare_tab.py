@@ -25,6 +25,7 @@ from diffusion.schedules import SCHEDULES
 
 from . import compare_figures as F
 from .common import SESSION_TTL_S, SessionRegistry, choice, number
+from .priority import lower_priority
 from .compare_text import (BREAK_MD, BREAK_SENTENCES, GRID_MD, INTRO_MD, RACE_MD, SCHEDULES_MD, SPACING_MD,
                            TERMINAL_MD)
 
@@ -372,6 +373,7 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
         box.update(done=done, total=total, text=text)
 
     def work():
+        lower_priority()   # light requests (a scrub, a redraw) go first (ui/priority.py)
         try:
             box["result"] = R.race(racer, samplers, step_counts, n, seed, sp, on_progress=on_progress,
                                    should_stop=session.stop.is_set, plan=plan)

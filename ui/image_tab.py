@@ -28,6 +28,7 @@ from diffusion.samplers import SAMPLERS
 
 from . import image_render as R
 from .gpu import gpu, on_zero_gpu, to_device
+from .priority import in_background
 from .common import (MAX_SESSION_BYTES, SESSION_TTL_S, SessionRegistry, choice, gif_file, number, placeholder_html,
                      play_js, scrub_js)
 
@@ -316,8 +317,9 @@ def sample_images(session, sampler: str = DEFAULTS["sampler"], steps: int = DEFA
         if on_zero_gpu():
             run = _run_on_gpu("sample", model.id, args, dict(max_bytes=REVERSE_BYTES))
         else:
-            run = generate(model, *args, on_step=_progress_cb(progress, f"{sampler} on {batch} image(s)"),
-                           should_stop=session.stop.is_set, max_bytes=REVERSE_BYTES)
+            run = in_background(generate, model, *args,
+                                on_step=_progress_cb(progress, f"{sampler} on {batch} image(s)"),
+                                should_stop=session.stop.is_set, max_bytes=REVERSE_BYTES)
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     session.run = run
@@ -382,8 +384,8 @@ def restore(session, example: str | None = None, upload: str | None = None, inve
         if on_zero_gpu():
             run = _run_on_gpu("restore", model.id, args, dict(max_bytes=RESTORE_BYTES))
         else:
-            run = sdedit(model, *args, on_step=_progress_cb(progress, "restoring"), should_stop=session.stop.is_set,
-                         max_bytes=RESTORE_BYTES)
+            run = in_background(sdedit, model, *args, on_step=_progress_cb(progress, "restoring"),
+                                should_stop=session.stop.is_set, max_bytes=RESTORE_BYTES)
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     session.restore = run

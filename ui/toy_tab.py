@@ -16,8 +16,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from .common import (MAX_FRAMES, SESSION_TTL_S, choice, decode_png, gif_file, number, placeholder_html,
+from .common import (MAX_FRAMES, SESSION_TTL_S, choice, decode_png, gif_file, number, placeholder_html, png_file,
                      play_js, scrub_js, scrubber_html, user_error)
+from .priority import in_background, lower_priority
 from .toy_runs import ToyData
 from .toy_session import DEFAULTS, DEFAULT_DATA, DEFAULT_SAMPLING, Run, close_session, new_session
 from .toy_text import DATA_MD, EXPORT_MD, FLOW_MD, INTRO_MD, ONED_MD, SAMPLE_MD, SCRUB_MD, TRAIN_MD
@@ -153,6 +154,7 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
         losses.append(float(loss))
 
     def work():
+        lower_priority()   # a scrub or a redraw by anyone goes first (ui/priority.py)
         try:
             # a named data set trains on fresh draws of it (toy.fit's n_data); a drawing on its points
             box["model"] = toy.fit(data.name or data.points, callback=callback, stop=session.stop.is_set, **kwargs)
@@ -226,7 +228,7 @@ def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPL
     progress(0.1, desc="sampling")
     settings = dict(sampler=sampler, num_steps=num_steps, eta=eta, seed=seed, n=n, spacing=spacing)
     try:
-        record, quality = record_run(model, session.model_data, **settings, with_exact=False)
+        record, quality = in_background(record_run, model, session.model_data, **settings, with_exact=False)
         progress(0.6, desc="drawing frames")
         session.run = Run(record, quality, settings, overlays, model, session.model_data)
     except ValueError as exc:
@@ -289,7 +291,7 @@ def frame(session, view="reverse", index=0):
     view = choice("view", view, ["forward", "reverse"])
     F = session.run.record.num_frames
     index = number("frame", index, 0, F - 1, integer=True)
-    return decode_png(session.run.frames[view][index])
+    return png_file(session.run.frames[view][index])
 
 
 def gif(session, view="reverse", fps=12):
@@ -324,11 +326,11 @@ def flow_vs_diffusion(session, progress=gr.Progress()):
 
     session.stop.clear()
     try:
-        partner = toy.fit(data.name or data.points, seed=0, objective=other, callback=callback,
-                          stop=session.stop.is_set, steps=steps)
+        partner = in_background(toy.fit, data.name or data.points, seed=0, objective=other, callback=callback,
+                                stop=session.stop.is_set, steps=steps)
         pair = (partner, model) if is_flow(model) else (model, partner)
         progress(0.95, desc="sampling both")
-        result = compare_flow(*pair, data)
+        result = in_background(compare_flow, *pair, data)
     except ValueError as exc:
         raise user_error(exc) from None
     session.flow_compare = (key, draw_compare(result), compare_table(result) + f"\n\n(on {data.label})")
