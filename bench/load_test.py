@@ -54,6 +54,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DATASETS = ("moons", "swiss_roll", "circles", "gaussians8", "checkerboard", "spiral")
 SCRUBS = 8                 # /toy_frame calls per phase per visitor
 SCRUB_GOAL_MS = 300.0
+BROWSER_FRAME = "/toy_frame (page protocol)"   # the timing label of a BrowserScrub call
 MEMORY_GOAL = 0.10         # after release, RSS within 10 % of the baseline
 
 
@@ -110,6 +111,46 @@ def _r(x):
     return None if x is None else round(x, 1)
 
 
+# --- a scrub as the browser sends it ---------------------------------------------------------------------------------
+class BrowserScrub:
+    """/toy_frame called the way the web page calls an event, in a gradio_client visitor's own Gradio session.
+
+    gradio_client 2.x waits for the server's messages by polling every 50 ms (gradio_client/utils.py), which puts a
+    floor of 100-200 ms under each of its calls on this machine even with nothing else running. The page does not
+    poll: it joins the queue (POST /gradio_api/queue/join) and reads the session's event stream
+    (GET /gradio_api/queue/data), then fetches the picture. This does the same, with the visitor's session hash, so
+    it scrubs that visitor's own run and its answers are checked the same way.
+    """
+
+    def __init__(self, client, timeout: float):
+        import httpx
+        self.root = client.src.rstrip("/") + "/"
+        self.session_hash = client.session_hash
+        self.fn_index = next(d["id"] for d in client.config["dependencies"] if d.get("api_name") == "toy_frame")
+        self.http = httpx.Client(timeout=timeout)
+
+    def __call__(self, view: str, index: int) -> bytes:
+        r = self.http.post(f"{self.root}gradio_api/queue/join",
+                           json={"data": [None, view, index], "fn_index": self.fn_index, "event_data": None,
+                                 "session_hash": self.session_hash, "trigger_id": None})
+        r.raise_for_status()
+        event_id, output = r.json()["event_id"], None
+        with self.http.stream("GET", f"{self.root}gradio_api/queue/data",
+                              params={"session_hash": self.session_hash}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("event_id") == event_id and msg.get("msg") == "process_completed":
+                        output = msg.get("output") or {}
+                        break
+        if output is None or not msg.get("success", True) or output.get("error"):
+            raise RuntimeError(f"/toy_frame {view} {index} failed: {output}")
+        return self.http.get(output["data"][0]["url"]).content
+
+    def close(self):
+        self.http.close()
+
+
 # --- the load ---------------------------------------------------------------------------------------------------------
 class Load:
     """Shared bookkeeping of one load run: call timings, in-flight training jobs, results per visitor."""
@@ -130,6 +171,7 @@ class Load:
         return c
 
     def call(self, client, endpoint: str, **kwargs):
+        """``endpoint`` through gradio_client, timed; a BrowserScrub ``client`` is called with the kwargs instead."""
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"the run's deadline passed before {endpoint}")
@@ -139,6 +181,8 @@ class Load:
         busy_before = self.training > 0
         start = time.perf_counter()
         try:
+            if isinstance(client, BrowserScrub):
+                return client(**kwargs)
             return client.submit(**kwargs, api_name=endpoint).result(timeout=min(self.call_timeout, left))
         finally:
             seconds = time.perf_counter() - start
@@ -159,6 +203,22 @@ def scrub_indices(count: int, k: int = SCRUBS, offset: int = 0) -> list[tuple[st
     """k (view, index) pairs spread over ``count`` frames, alternating views."""
     idx = np.linspace(0, count - 1, k).round().astype(int)
     return [("forward" if (j + offset) % 2 == 0 else "reverse", int((i + offset) % count)) for j, i in enumerate(idx)]
+
+
+def idle_floor(url: str, call_timeout: float, download_dir: Path, k: int = 10) -> dict:
+    """Scrub latency with nothing else running, per protocol: the floor under the figures measured under load."""
+    quiet = Load(url, call_timeout, time.monotonic() + 10 * call_timeout, download_dir)
+    c = quiet.client("idle")
+    page = BrowserScrub(c, call_timeout)
+    try:
+        for view, index in scrub_indices(11, k):
+            quiet.call(c, "/toy_frame", view=view, index=index)
+            quiet.call(page, BROWSER_FRAME, view=view, index=index)
+    finally:
+        page.close()
+        _close_all(quiet)
+    return {e: summary_ms([t["seconds"] for t in quiet.timings if t["endpoint"] == e])
+            for e in ("/toy_frame", BROWSER_FRAME)}
 
 
 def visitor(load: Load, i: int, settings: dict, default_refs: dict) -> dict:
@@ -195,6 +255,15 @@ def visitor(load: Load, i: int, settings: dict, default_refs: dict) -> dict:
         for view, index in scrub_indices(count, offset=i):
             got = rgb(load.call(c, "/toy_frame", view=view, index=index))
             expect(np.array_equal(got, frames[view][index]), f"/toy_frame {view} {index} is not this session's frame")
+        result["step"] = "scrub own run as the page does"
+        page = BrowserScrub(c, load.call_timeout)
+        try:
+            for view, index in scrub_indices(count, offset=i + 1):
+                got = rgb(load.call(page, BROWSER_FRAME, view=view, index=index))
+                expect(np.array_equal(got, frames[view][index]),
+                       f"/toy_frame {view} {index} (page protocol) is not this session's frame")
+        finally:
+            page.close()
 
         if s["image"]:
             result["step"] = "image_sample"
@@ -250,6 +319,7 @@ def run_load(url: str, sessions: int = 20, *, train_steps: int = 300, image_step
     if stats is not None:
         first = stats()
         memory["baseline_rss_mb"] = first["rss_mb"]
+    report["idle_floor"] = idle_floor(url, call_timeout_s, download_dir)
 
     # the load: every visitor in its own thread, all at once
     peak = {"rss_mb": memory.get("baseline_rss_mb") or 0.0}
@@ -302,12 +372,17 @@ def run_load(url: str, sessions: int = 20, *, train_steps: int = 300, image_step
     report["latency"] = {e: summary_ms([t["seconds"] for t in timings if t["endpoint"] == e]) for e in endpoints}
     report["scrub_during_training"] = summary_ms([t["seconds"] for t in timings
                                                   if t["endpoint"] == "/toy_frame" and t["during_training"]])
+    report["page_scrub_during_training"] = summary_ms([t["seconds"] for t in timings
+                                                       if t["endpoint"] == BROWSER_FRAME and t["during_training"]])
     complete = sum(r["ok"] for r in results)
     report.update(completed=complete, completion_rate=round(complete / sessions, 3),
                   cross_talk=sum(r["cross_talk"] for r in results),
                   failures=[r for r in results if not r["ok"]][:10],
                   max_call_s=round(max((t["seconds"] for t in timings), default=0.0), 2))
-    scrub_p95 = report["scrub_during_training"]["p95_ms"] or report["latency"].get("/toy_frame", {}).get("p95_ms")
+    # the goal is read on the page's protocol (what a browser waits for); gradio_client's own figure, with its
+    # polling floor (report["idle_floor"]), is reported beside it
+    scrub_p95 = (report["page_scrub_during_training"]["p95_ms"]
+                 or report["latency"].get(BROWSER_FRAME, {}).get("p95_ms"))
     report["goals"] = {
         "all_complete": complete == sessions,
         "no_cross_talk": report["cross_talk"] == 0,

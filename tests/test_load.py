@@ -65,6 +65,8 @@ def test_five_concurrent_visitors_complete_get_their_own_results_and_are_release
     assert report["cross_talk"] == 0, report["failures"]
     assert report["completed"] == N, report["failures"]
     assert report["latency"]["/toy_frame"]["n"] == 2 * L.SCRUBS * N
+    assert report["latency"][L.BROWSER_FRAME]["n"] == L.SCRUBS * N       # the page's protocol, same checks
+    assert report["idle_floor"][L.BROWSER_FRAME]["n"] == 10
     assert report["latency"]["/toy_train"]["n"] == N
 
     deadline = time.monotonic() + 120      # heartbeat noticed within ~15 s, then the 1 s closed-tab TTL
