@@ -18,6 +18,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TEST_DEFAULT_STEPS = 400   # training steps of the toy lab's default model in tests (toy.DEFAULTS when served)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module of tiny-tensor tests (``pytestmark = usefixtures(...)``): faster than
+    two there, and not slowed several-fold when the shared 2-core machine is busy."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def app_server():
     """The Diffusion Lab app on a free local port, torn down after the session: ``.url``, ``.demo``."""

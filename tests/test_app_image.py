@@ -3,7 +3,6 @@
 The server runs in this process with only the Image lab tab; the bundled model is a tiny random checkpoint in a temp
 folder (so the test does not depend on the trained MNIST model), and a "Hub" model is served by a faked Hub.
 """
-import io
 import subprocess
 import sys
 import time
@@ -12,7 +11,6 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
@@ -21,14 +19,7 @@ from PIL import Image
 from diffusion import hub
 from tests.tiny_unet import FakeHub, make_checkpoint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one intra-op thread is faster than two, and is not slowed down by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,7 @@ from diffusion import hub
 from diffusion.schedules import Schedule
 from tests.tiny_unet import FakeHub, edit_json, make_checkpoint, response as _response
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one intra-op thread is faster than two, and is not slowed down by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 @pytest.fixture(autouse=True)

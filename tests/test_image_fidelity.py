@@ -16,16 +16,9 @@ from diffusion import hub
 from diffusion.image_sampling import generate
 from tests.tiny_unet import make_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
+
 TOL = 1e-4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one intra-op thread is faster than two, and is not slowed down by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def lab_images(model, sampler, steps, seed, batch, eta=0.0):

@@ -10,14 +10,7 @@ from diffusion.image_sampling import (MAX_BATCH, RunTooLong, check_run, forward_
 from diffusion.samplers import SAMPLERS
 from tests.tiny_unet import make_checkpoint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one intra-op thread is faster than two, and is not slowed down by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,7 @@ from diffusion import toy
 from diffusion.exact import GaussianMixture
 from diffusion.metrics import quality
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two, and is not slowed ~40x by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 NAMES = sorted(toy.DATASETS) + ["text:HELLO"]

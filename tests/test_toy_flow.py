@@ -7,14 +7,7 @@ from diffusion.exact import GaussianMixture
 from diffusion.metrics import quality
 from diffusion.toy.flow import flow_path, flow_sample, flow_velocity_target
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two, and is not slowed ~40x by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

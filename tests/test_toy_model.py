@@ -9,14 +9,7 @@ from diffusion import SAMPLERS, StopSampling, Trajectory, toy
 from diffusion.metrics import quality
 from diffusion.toy.model import MLP, fourier_features, sinusoidal_embedding
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two, and is not slowed ~40x by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 SMALL = dict(steps=60, hidden=32, depth=2, batch_size=128)
