@@ -107,9 +107,10 @@ class ImageModel:
             t = t.expand(x_t.shape[0])
         if getattr(self.unet.config, "time_embedding_type", "positional") == "learned":
             t = t.round().long().clamp(0, self.schedule.num_timesteps - 1)
+        x = x_t.to(device=device, dtype=self.unet.dtype).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
-            out = self.unet(x_t.to(device=device, dtype=self.unet.dtype), t).sample
-        return out.to(device=x_t.device, dtype=x_t.dtype)
+            out = self.unet(x, t).sample
+        return out.to(device=x_t.device, dtype=x_t.dtype).contiguous()
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -372,6 +373,8 @@ def _build(model_id: str, unet_dir: Path, config: dict, sched_config: dict, down
         raise HubError(f"{model_id}: the weights do not load into its UNet2DModel config "
                        f"({type(err).__name__}: {str(err)[:200]})") from None
     unet.eval().requires_grad_(False)
+    # NHWC weights: oneDNN's CPU convolutions run 10-20 % faster on the small UNets here (bench/bench_image.py)
+    unet.to(memory_format=torch.channels_last)
     model = ImageModel(id=model_id, unet=unet, schedule=schedule, download_bytes=int(download_bytes),
                        num_parameters=sum(p.numel() for p in unet.parameters()), **settings)
     if measure:
