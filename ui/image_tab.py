@@ -577,13 +577,14 @@ def build_image_tab() -> None:
         f = {"forward": f_fwd, "reverse": f_rev, "restore": f_res}.get(view, 0)
         img, label = frame_png(session, view, image if view == "reverse" else 1, f)
         return img, label
+    scrub = dict(concurrency_limit=None, concurrency_id="image_scrub")   # one stored frame: never waits in "light"
     frame_btn.click(frame_for_view, [state, gif_view, image_no, fwd_t, rev_t, res_t], [frame_out, frame_label],
-                    api_visibility="private", **light)
+                    api_visibility="private", **scrub)
     # the same as an endpoint with explicit arguments (frame: 0 = the clean end), through a hidden trigger
     frame_no = gr.Number(0, precision=0, visible=False)
     frame_api = gr.Button(visible=False)
     frame_api.click(frame_png, [state, gif_view, image_no, frame_no], [frame_out, frame_label], api_name="image_frame",
-                    **light)
+                    **scrub)
 
     gr.on(None, on_load, [state], [state, model_md, converted, fwd_scrub, fwd_t, picture_md],
           api_visibility="private", concurrency_limit=None, show_progress="hidden").then(

@@ -228,9 +228,11 @@ def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPL
     progress(0.1, desc="sampling")
     settings = dict(sampler=sampler, num_steps=num_steps, eta=eta, seed=seed, n=n, spacing=spacing)
     try:
-        record, quality = in_background(record_run, model, session.model_data, **settings, with_exact=False)
-        progress(0.6, desc="drawing frames")
-        session.run = Run(record, quality, settings, overlays, model, session.model_data)
+        def work():
+            record, quality = record_run(model, session.model_data, **settings, with_exact=False)
+            progress(0.6, desc="drawing frames")
+            return Run(record, quality, settings, overlays, model, session.model_data)
+        session.run = in_background(work)   # sampling and drawing at low priority: scrubs go first
     except ValueError as exc:
         raise user_error(exc) from None
     return (session, _scrub_html(session.run), _slider(session.run), _quality_md(session, session.run))
@@ -281,7 +283,7 @@ def set_view(session, overlays=DEFAULT_OVERLAYS, index=None):
     F = run.record.num_frames
     index = 0 if index is None else number("frame", index, 0, F - 1, integer=True)
     if run.overlays != overlays:
-        session.run = run = run.with_overlays(overlays)
+        session.run = run = in_background(run.with_overlays, overlays)   # redrawing ~100 frames: low priority
     return session, _scrub_html(run, index)
 
 
@@ -533,7 +535,10 @@ def build_toy_tab() -> gr.State:
     play_rev.click(None, js=play_js(SCRUB_ID, SLIDER_ID, -1))
     play_fwd.click(None, js=play_js(SCRUB_ID, SLIDER_ID, +1))
     gif_btn.click(gif, [state, gif_view, fps], gif_out, api_name="toy_gif", concurrency_id="toy_light")
-    frame_btn.click(frame, [state, gif_view, t_slider], frame_out, api_name="toy_frame", concurrency_id="toy_light")
+    # a scrub has its own group with no limit: it costs ~1 ms (a stored PNG), so it never waits behind a redraw or a
+    # data pick in "toy_light" (bench/load_test.py)
+    frame_btn.click(frame, [state, gif_view, t_slider], frame_out, api_name="toy_frame", concurrency_limit=None,
+                    concurrency_id="toy_scrub")
 
     flow_btn.click(flow_vs_diffusion, state, [state, flow_img, flow_table], api_name="toy_flow_vs_diffusion",
                    concurrency_limit=2, concurrency_id="toy_train")
