@@ -121,7 +121,8 @@ def test_callback_and_stop():
 
 
 def test_divergence_raises_a_clear_error_with_the_model_so_far():
-    with pytest.raises(ValueError, match=r"diverged.*lower the learning rate") as err:
+    # a learning rate far above the default: the hint is the default, not lr / 10 (which would still diverge)
+    with pytest.raises(ValueError, match=r"diverged.*lower the learning rate \(the default is 0\.02\)") as err:
         toy.fit("moons", seed=0, lr=1e6, steps=200, hidden=32)
     assert isinstance(err.value, toy.TrainingDiverged)
     assert isinstance(err.value.model, toy.ToyModel) and len(err.value.model.losses) < 200

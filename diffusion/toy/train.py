@@ -147,9 +147,10 @@ def fit(data, seed: int = 0, *, callback=None, stop=None, **settings) -> ToyMode
         loss = torch.nn.functional.mse_loss(net(x_t, model.time_input(t)), target)   # DDPM Alg. 1 line 5
         value = loss.item()
         if not math.isfinite(value) or value > 1e6:
+            hint = (f"the default is {DEFAULTS['lr']:g}" if s["lr"] / 10 >= DEFAULTS["lr"]
+                    else f"e.g. to {s['lr'] / 10:g}; the default is {DEFAULTS['lr']:g}")
             raise TrainingDiverged(f"training diverged at step {step} of {s['steps']} (loss {value:.3g}) with "
-                                   f"lr={s['lr']:g}; lower the learning rate (e.g. {s['lr'] / 10:g}; the default is "
-                                   f"{DEFAULTS['lr']:g})", model)
+                                   f"lr={s['lr']:g}; lower the learning rate ({hint})", model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
