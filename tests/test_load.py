@@ -67,6 +67,7 @@ def test_five_concurrent_visitors_complete_get_their_own_results_and_are_release
     assert report["latency"]["/toy_frame"]["n"] == 2 * L.SCRUBS * N
     assert report["latency"][L.BROWSER_FRAME]["n"] == L.SCRUBS * N       # the page's protocol, same checks
     assert report["idle_floor"][L.BROWSER_FRAME]["n"] == 10
+    assert report["probe"]["samples"] > 0 and report["probe"]["wrong_or_failed"] == 0, report["probe"]
     assert report["latency"]["/toy_train"]["n"] == N
 
     deadline = time.monotonic() + 120      # heartbeat noticed within ~15 s, then the 1 s closed-tab TTL
