@@ -16,7 +16,7 @@ import weakref
 from typing import Iterable, Sequence
 
 import gradio as gr
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 # --- limits (what a session may ask for; issue 6 sizes them for a classroom on a 2-vCPU Space) -------------------
 MAX_FRAMES = 100                 # frames rendered per view of a run (longer runs are subsampled evenly)
@@ -222,3 +222,28 @@ class SessionRegistry:
     def items(self) -> list:
         with self._lock:
             return list(self._live)
+
+
+class Sketchpad(gr.Sketchpad):
+    """gr.Sketchpad whose drawings that cannot be decoded get the lab's message.
+
+    Gradio decodes a drawing before the handler runs, and when that fails it answers with its own error, which
+    names the server's temporary file path ("Could not preprocess input component at index 4 … cannot identify
+    image file '/tmp/gradio/…/notes.png'"). Here that becomes a gr.Error that says what is wrong and what to do."""
+
+    def get_block_name(self) -> str:
+        return "imageeditor"   # the same front-end component as gr.Sketchpad (a template of gr.ImageEditor)
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Image.DecompressionBombError:
+            raise gr.Error("The drawing is far too large to open (over 89 million pixels): draw on the pad, or "
+                           "send a picture a few thousand pixels a side at most.") from None
+        except Exception as exc:  # not an image, truncated, an unknown format
+            reason = "not an image" if isinstance(exc, UnidentifiedImageError) else "truncated or corrupt"
+            raise gr.Error(f"The drawing could not be read as a picture ({reason}): draw on the pad, or send a "
+                           f"PNG or JPEG image.") from None
+
