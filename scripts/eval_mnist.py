@@ -26,7 +26,7 @@ def load_bundled(folder):
     """(unet, schedule, scheduler_config) from a diffusers folder; the UNet in eval mode on the CPU."""
     from diffusers import UNet2DModel
 
-    from diffusion import Schedule, make_schedule
+    from diffusion import Schedule
 
     folder = Path(folder)
     cfg = json.loads((folder / "scheduler_config.json").read_text())

@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..schedules import Schedule
-
 SPACINGS = ("leading", "trailing", "linspace")
 
 
