@@ -402,8 +402,10 @@ def measure_call_cost(model: ImageModel, batches=(1, 4)) -> tuple[float, float]:
 
     best(batches[0], 1)  # warm-up
     small = best(batches[0], 3)
-    repeats = 3 if small < 0.1 else 1
-    large = best(batches[1], repeats)
+    cheap = small < 0.1
+    if cheap:
+        best(batches[1], 1)  # a new batch shape's first call builds its kernels: 3x a later call's time
+    large = best(batches[1], 3 if cheap else 1)
     b = max((large - small) / (batches[1] - batches[0]), small / batches[0] * 0.25)
     a = max(small - b * batches[0], 0.0)
     return (a, b)
