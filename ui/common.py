@@ -224,19 +224,19 @@ class SessionRegistry:
             return list(self._live)
 
 
-class Sketchpad(gr.Sketchpad):
-    """gr.Sketchpad whose drawings that cannot be decoded get the lab's message.
+def readable_drawings(pad: gr.Sketchpad) -> gr.Sketchpad:
+    """``pad``, whose drawings that cannot be decoded get the lab's message instead of Gradio's; returns it.
 
     Gradio decodes a drawing before the handler runs, and when that fails it answers with its own error, which
     names the server's temporary file path ("Could not preprocess input component at index 4 … cannot identify
-    image file '/tmp/gradio/…/notes.png'"). Here that becomes a gr.Error that says what is wrong and what to do."""
+    image file '/tmp/gradio/…/notes.png'"). Here that becomes a gr.Error that says what is wrong and what to do.
+    (The instance's preprocess is wrapped rather than the class subclassed: Gradio writes a .pyi stub beside the
+    source file of every Component subclass at import, which fails on a read-only deployment.)"""
+    decode = pad.preprocess
 
-    def get_block_name(self) -> str:
-        return "imageeditor"   # the same front-end component as gr.Sketchpad (a template of gr.ImageEditor)
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return decode(payload)
         except gr.Error:
             raise
         except Image.DecompressionBombError:
@@ -246,4 +246,5 @@ class Sketchpad(gr.Sketchpad):
             reason = "not an image" if isinstance(exc, UnidentifiedImageError) else "truncated or corrupt"
             raise gr.Error(f"The drawing could not be read as a picture ({reason}): draw on the pad, or send a "
                            f"PNG or JPEG image.") from None
-
+    pad.preprocess = preprocess
+    return pad

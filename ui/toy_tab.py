@@ -16,8 +16,8 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from .common import (MAX_FRAMES, SESSION_TTL_S, Sketchpad, choice, decode_png, gif_file, number, placeholder_html,
-                     png_file, play_js, scrub_js, scrubber_html, user_error)
+from .common import (MAX_FRAMES, SESSION_TTL_S, choice, decode_png, gif_file, number, placeholder_html, play_js,
+                     png_file, readable_drawings, scrub_js, scrubber_html, user_error)
 from .priority import in_background, lower_priority
 from .toy_runs import ToyData
 from .toy_session import DEFAULTS, DEFAULT_DATA, DEFAULT_SAMPLING, Run, close_session, new_session
@@ -413,10 +413,10 @@ def build_toy_tab() -> gr.State:
                                       info="2-D: " + ", ".join(k for k, v in DATASETS.items() if v[0] == 2)
                                       + ". 1-D: " + ", ".join(k for k, v in DATASETS.items() if v[0] == 1))
                 word = gr.Textbox("HELLO", label="Word", max_length=24, visible=False)
-                drawing = Sketchpad(label="Draw your distribution", type="numpy",
-                                    image_mode="RGBA", canvas_size=(320, 320), visible=False,
-                                    elem_id="toy-drawing",
-                                    brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
+                drawing = readable_drawings(gr.Sketchpad(
+                    label="Draw your distribution", type="numpy", image_mode="RGBA", canvas_size=(320, 320),
+                    visible=False, elem_id="toy-drawing",
+                    brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed")))
                 with gr.Row():
                     n_data = gr.Slider(100, MAX_POINTS, DEFAULT_DATA["n"], step=100, label="Points")
                     data_seed = gr.Number(DEFAULT_DATA["seed"], precision=0, label="Data seed", minimum=0)
