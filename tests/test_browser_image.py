@@ -6,6 +6,8 @@ stands in for it. Scrub latency is measured by bench/bench_image.py, not asserte
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from diffusion import hub
@@ -34,7 +36,8 @@ def test_image_lab_forward_reverse_pick_stop_restore(page, tmp_path):
     page.get_by_role("tab", name="Image lab").click()
     page.wait_for_selector("#img-fwd-scrub-frames img.dl-on")
     wait_text(page, "img-model", "mnist-ddpm (bundled)")
-    wait_text(page, "img-picture", "28×28 grey")
+    size = json.loads((hub.BUNDLED_DIR / "config.json").read_text())["sample_size"]   # 20 (bundled) or 28
+    wait_text(page, "img-picture", f"{size}×{size} grey")
 
     # forward: the slider swaps frames in the page
     first = shown_frame(page, "img-fwd-scrub")
