@@ -6,6 +6,7 @@ the toy lab's start-up default model trains for fewer steps, to keep the suite f
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from types import SimpleNamespace
@@ -71,14 +72,27 @@ def browser():
             chromium.close()
 
 
-@pytest.fixture
-def page(browser, app_server):
-    """A fresh browser tab (its own visitor session) on the app, 1400 x 1000."""
+@contextlib.contextmanager
+def browser_tab(browser, url: str, timeout_ms: int = 120_000):
+    """A fresh browser tab (its own visitor session) on ``url``, 1400 x 1000; closed afterwards."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
-    tab.set_default_timeout(120_000)
-    tab.goto(app_server.url)
+    tab.set_default_timeout(timeout_ms)
+    tab.goto(url)
     try:
         yield tab
     finally:
         context.close()
+
+
+@pytest.fixture
+def open_tab(browser):
+    """``open_tab(url, timeout_ms=120_000)``: a fresh tab on ``url`` (:func:`browser_tab`), closed after the test."""
+    with contextlib.ExitStack() as tabs:
+        yield lambda url, timeout_ms=120_000: tabs.enter_context(browser_tab(browser, url, timeout_ms))
+
+
+@pytest.fixture
+def page(open_tab, app_server):
+    """A fresh browser tab on the app."""
+    return open_tab(app_server.url)

@@ -19,19 +19,10 @@ from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from diffusion import hub  # noqa: E402
+from tests.test_bad_input import still_serves_image, still_serves_toy  # noqa: E402
 from tests.tiny_unet import FakeHub  # noqa: E402
 
 STAYING = "staying on mnist-ddpm (bundled)"
-
-
-def still_serves_toy(client) -> None:
-    path = client.predict(view="forward", index=0, api_name="/toy_frame")
-    assert Image.open(path).size == (340, 340)
-
-
-def still_serves_image(client) -> None:
-    _, html, _, text = client.predict(api_name="/image_forward")
-    assert 'data-n="' in html and "as " in text
 
 
 # --- every image mode of an upload, checked on what the model sees -------------------------------------------------

@@ -14,15 +14,8 @@ SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp_2m")     # the race's defaul
 
 
 @pytest.fixture
-def cpage(browser, compare_server):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    tab.set_default_timeout(180_000)
-    tab.goto(compare_server.url)
-    try:
-        yield tab
-    finally:
-        context.close()
+def cpage(open_tab, compare_server):  # noqa: F811
+    return open_tab(compare_server.url, timeout_ms=180_000)
 
 
 def _image_src(page, elem_id: str) -> str:
