@@ -203,7 +203,8 @@ class Probe:
 
     def __enter__(self):
         import tempfile
-        self.out = tempfile.mktemp(prefix="load-probe-", suffix=".jsonl")
+        fd, self.out = tempfile.mkstemp(prefix="load-probe-", suffix=".jsonl")
+        os.close(fd)
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--probe", self.url,
                                       "--probe-out", self.out], cwd=str(ROOT), stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
