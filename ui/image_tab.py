@@ -27,6 +27,7 @@ from diffusion.images import ImageError, fit_image, load_image, uint8_to_tensor
 from diffusion.samplers import SAMPLERS
 
 from . import image_render as R
+from .image_text import FORWARD_MD, INTRO_MD, RESTORE_MD, REVERSE_MD
 from .gpu import gpu, on_zero_gpu, to_device
 from .priority import in_background
 from .common import (MAX_SESSION_BYTES, SESSION_TTL_S, SessionRegistry, choice, gif_file, number, placeholder_html,
@@ -47,39 +48,6 @@ _FINALS_MAX = (MAX_BATCH + 1) * 3 * 256 * 256 * 5   # both runs' final images (f
 assert REVERSE_BYTES + RESTORE_BYTES + FORWARD_BYTES + _FINALS_MAX <= MAX_SESSION_BYTES
 
 SESSIONS = SessionRegistry()   # live image sessions (tests and issue 6's load test check they are released)
-
-INTRO_MD = f"""
-## Image lab: a real, pretrained diffusion model
-The default model is a small DDPM trained by this project on MNIST digits; it ships with the lab and works
-offline. You can also load any diffusers `UNet2DModel` DDPM checkpoint from the Hugging Face Hub by its id
-(safetensors weights only, at most {hub.MAX_DOWNLOAD_BYTES // 2**20} MB). Before each run the lab estimates its
-time from the network's measured cost; runs estimated over **{MAX_RUN_SECONDS:.0f} s** are refused — use fewer
-steps or a smaller batch.
-"""
-FORWARD_MD = r"""
-### Forward process: adding noise
-$$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon, \qquad \varepsilon \sim \mathcal N(0, I)$$
-One noise image $\varepsilon$ (fixed by the seed) is mixed in more and more as $t$ grows.
-$\bar\alpha_t = \prod_{s \le t}(1-\beta_s)$ is the share of signal left and
-$\mathrm{SNR}_t = \bar\alpha_t / (1-\bar\alpha_t)$. The second panel is the model's guess of the clean image from
-$x_t$ alone, $\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$.
-"""
-REVERSE_MD = r"""
-### Reverse process: sampling from noise
-Start from pure noise $x_T \sim \mathcal N(0, I)$ and step back. At each step the network predicts the noise
-$\hat\varepsilon = \varepsilon_\theta(x_t, t)$, hence the clean image
-$\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$, and the sampler moves towards it.
-DDPM draws $x_{t-1} \sim \mathcal N\big(\tfrac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1-\bar\alpha_t}\hat x_0 +
-\tfrac{\sqrt{\alpha_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}x_t,\ \tilde\beta_t I\big)$ (Ho et al. 2020, eq. 6–7);
-DDIM takes $x_{t-1} = \sqrt{\bar\alpha_{t-1}}\,\hat x_0 + \sqrt{1-\bar\alpha_{t-1}-\sigma_t^2}\,\hat\varepsilon +
-\sigma_t z$ with $\sigma_t = \eta\,\sqrt{\tilde\beta_t}$ (Song et al. 2021, eq. 12): $\eta = 0$ is deterministic.
-"""
-RESTORE_MD = r"""
-### Noise and restore (SDEdit)
-Noise the picture to level $t_0$, $x_{t_0} = \sqrt{\bar\alpha_{t_0}}\,x_0 + \sqrt{1-\bar\alpha_{t_0}}\,\varepsilon$,
-then run the reverse process from $t_0$ back to 0 (Meng et al. 2022). A small $t_0$ keeps the picture; a large one
-leaves the model free to invent — and pulls any picture towards what the model knows.
-"""
 
 
 # --- session ---------------------------------------------------------------------------------------------------
@@ -295,6 +263,28 @@ def _run_on_gpu(kind: str, model_id: str, args: tuple, kwargs: dict):
     return (generate if kind == "sample" else sdedit)(model, *args, **kwargs)
 
 
+def _checked_estimate(model: hub.ImageModel, sampler: str, steps: int, batch: int) -> float:
+    """The run's estimated seconds, or a gr.Error saying it is over MAX_RUN_SECONDS and what to shorten."""
+    try:
+        return check_run(model, sampler, steps, batch)
+    except RunTooLong as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def _execute(kind: str, session: ImageSession, model: hub.ImageModel, args: tuple, max_bytes: int, progress,
+             desc: str):
+    """``generate`` (kind "sample") or ``sdedit`` (kind "restore"): on a ZeroGPU worker where there is one, else in a
+    background thread at lower priority, with progress and the session's Stop. A core ValueError becomes gr.Error."""
+    try:
+        if on_zero_gpu():
+            return _run_on_gpu(kind, model.id, args, dict(max_bytes=max_bytes))
+        return in_background(generate if kind == "sample" else sdedit, model, *args,
+                             on_step=_progress_cb(progress, desc), should_stop=session.stop.is_set,
+                             max_bytes=max_bytes)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
+
+
 def sample_images(session, sampler: str = DEFAULTS["sampler"], steps: int = DEFAULTS["steps"],
                   seed: int = DEFAULTS["seed"], batch: int = DEFAULTS["batch"], eta: float = DEFAULTS["eta"],
                   progress=gr.Progress()):
@@ -306,22 +296,11 @@ def sample_images(session, sampler: str = DEFAULTS["sampler"], steps: int = DEFA
     seed = number("seed", seed, 0, 2**31 - 1, integer=True)
     batch = number("batch size", batch, 1, MAX_BATCH, integer=True)
     eta = number("η", eta, 0.0, 1.0)
-    try:
-        estimate = check_run(model, sampler, steps, batch)
-    except RunTooLong as exc:
-        raise gr.Error(str(exc)) from None
+    estimate = _checked_estimate(model, sampler, steps, batch)
     session.stop.clear()
     session.run = None  # the old run's memory is released before the new one is recorded
-    try:
-        args = (sampler, steps, seed, batch, eta if sampler == "ddim" else 0.0)
-        if on_zero_gpu():
-            run = _run_on_gpu("sample", model.id, args, dict(max_bytes=REVERSE_BYTES))
-        else:
-            run = in_background(generate, model, *args,
-                                on_step=_progress_cb(progress, f"{sampler} on {batch} image(s)"),
-                                should_stop=session.stop.is_set, max_bytes=REVERSE_BYTES)
-    except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+    args = (sampler, steps, seed, batch, eta if sampler == "ddim" else 0.0)
+    run = _execute("sample", session, model, args, REVERSE_BYTES, progress, f"{sampler} on {batch} image(s)")
     session.run = run
     return (session, R.batch_gallery(run.final), R.run_scrubber(REV_ID, run, 0, index=run.num_frames - 1),
             _slider(run.num_frames, run.num_frames - 1), gr.update(maximum=max(run.batch, 2), value=1),
@@ -373,21 +352,11 @@ def restore(session, example: str | None = None, upload: str | None = None, inve
     session.picture, session.picture_name = picture(example, upload)
     session.invert = bool(invert)
     x0, _ = _x0(session, model)
-    try:
-        estimate = check_run(model, sampler, steps, 1)
-    except RunTooLong as exc:
-        raise gr.Error(str(exc)) from None
+    estimate = _checked_estimate(model, sampler, steps, 1)
     session.stop.clear()
     session.restore = None
-    try:
-        args = (x0, t_start, seed, sampler, steps, eta if sampler == "ddim" else 0.0)
-        if on_zero_gpu():
-            run = _run_on_gpu("restore", model.id, args, dict(max_bytes=RESTORE_BYTES))
-        else:
-            run = in_background(sdedit, model, *args, on_step=_progress_cb(progress, "restoring"),
-                                should_stop=session.stop.is_set, max_bytes=RESTORE_BYTES)
-    except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+    args = (x0, t_start, seed, sampler, steps, eta if sampler == "ddim" else 0.0)
+    run = _execute("restore", session, model, args, RESTORE_BYTES, progress, "restoring")
     session.restore = run
     trio = R.strip([run.extra["original"], run.extra["noised"], run.final[0]],
                    ["original x₀", f"noised to t₀ = {t_start}", "restored"])
