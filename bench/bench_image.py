@@ -34,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import status_mb  # noqa: E402
 from diffusion import hub, sample  # noqa: E402
 from diffusion.image_sampling import sampler_options, forward_frames, generate, initial_noise, sdedit  # noqa: E402
 
@@ -71,11 +72,8 @@ class PeakRSS:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    mb = status_mb("VmRSS")
+    return float("nan") if mb is None else mb
 
 
 def timed(fn) -> float:

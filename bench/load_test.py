@@ -56,6 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.procstat import status_mb  # noqa: E402
+
 MAX_SESSIONS = 100
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DATASETS = ("moons", "swiss_roll", "circles", "gaussians8", "checkerboard", "spiral")
@@ -516,13 +518,8 @@ def check_loopback(url: str) -> None:
 
 # --- server-side figures (in the server's process) -------------------------------------------------------------------
 def _proc_status_mb(field: str, pid: int | str = "self") -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+    mb = status_mb(field, pid)
+    return None if mb is None else round(mb, 1)
 
 
 def server_stats(demo=None) -> dict:
