@@ -11,7 +11,7 @@ import json
 import pytest
 
 from diffusion import hub
-from tests.test_browser import set_slider, shown_frame, wait_text
+from tests.test_browser import scrub_to, set_slider, shown_frame, wait_text
 from tests.tiny_unet import make_checkpoint
 
 pytestmark = pytest.mark.browser
@@ -41,8 +41,7 @@ def test_image_lab_forward_reverse_pick_stop_restore(page, tmp_path):
 
     # forward: the slider swaps frames in the page
     first = shown_frame(page, "img-fwd-scrub")
-    set_slider(page, "Noise level (slide right: more noise)", 60)
-    page.wait_for_function("() => document.getElementById('img-fwd-scrub-frames').dataset.index === '60'")
+    scrub_to(page, "Noise level (slide right: more noise)", "img-fwd-scrub", 60)
     assert shown_frame(page, "img-fwd-scrub")["srcs"] != first["srcs"]
     page.screenshot(path=str(tmp_path / "image-forward.png"), full_page=True)
 
@@ -54,8 +53,7 @@ def test_image_lab_forward_reverse_pick_stop_restore(page, tmp_path):
     wait_text(page, "img-status", "ddim, 20 steps")
     frames = shown_frame(page, "img-rev-scrub")
     assert frames["n"] == "21" and frames["index"] == "20"
-    set_slider(page, "Step through the run: right = pure noise (start), left = the final sample", 0)
-    page.wait_for_function("() => document.getElementById('img-rev-scrub-frames').dataset.index === '0'")
+    scrub_to(page, "Step through the run: right = pure noise (start), left = the final sample", "img-rev-scrub", 0)
     before = shown_frame(page, "img-rev-scrub")["srcs"]
     page.locator("#img-gallery button").nth(2).click()
     page.wait_for_function("(old) => { const img = document.querySelector('#img-rev-scrub-frames img.dl-on');"
