@@ -8,7 +8,8 @@ Figures and the goals they answer:
   the frames the UI shows) on 16 images.
 * ratio_ddim50 / ratio_ddpm (<= 1.05): the core sampler's time over diffusers' DDIMPipeline / DDPMPipeline on the
   same UNet, 16 images, interleaved runs in this one process, median of the per-pair ratios. ``lab_ratio_*``: the
-  same with the lab's recording included.
+  same with the lab's recording included. ``outside_unet_ms_per_step_*``: each one's time outside the UNet's
+  calls, per step (the sampler's own cost; the UNet's call time varies by up to +-10 % between runs here).
 * peak_rss_mb_ddpm1000 (<= 1024): the process's peak resident memory during the 1,000-step run (sampled every
   20 ms from /proc/self/status, and ru_maxrss).
 * session_mb (<= 150): what a session keeps of a finished 1,000-step batch-16 run, a restore and a forward view.
@@ -98,23 +99,44 @@ def pipeline_run(folder, model, sampler, steps, batch, seed=0):
                 output_type="pt").images
 
 
+@contextlib.contextmanager
+def unet_clock(unet):
+    """Adds the seconds spent inside ``unet``'s forward to ``clock["s"]`` while the block runs."""
+    clock, forward = {"s": 0.0}, unet.forward
+
+    def timed_forward(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            clock["s"] += time.perf_counter() - start
+    unet.forward = timed_forward               # an instance attribute: nn.Module.__call__ finds it first
+    try:
+        yield clock
+    finally:
+        del unet.forward
+
+
 def ratios(folder, model, sampler, steps, batch, pairs):
-    """Interleaved (core, lab, pipeline) timings; per-pair ratios core/pipeline and lab/pipeline."""
-    core, lab, pipe = [], [], []
+    """Interleaved (core, lab, pipeline) timings: the medians of the per-pair ratios core/pipeline and lab/pipeline,
+    the median times, and each one's median time *outside* the UNet's calls per step (ms): the sampler's own cost.
+
+    The UNet's time for the same calls varies by up to +-10 % between runs here (one run to the next, same code),
+    which is what moves the total ratio; the overhead figure does not depend on it."""
+    times = {"core": [], "lab": [], "pipe": []}
+    outside = {"core": [], "lab": [], "pipe": []}
+    runs = {"core": lambda: core_run(model, sampler, steps, batch),
+            "lab": lambda: generate(model, sampler, steps, batch=batch, limit_s=1e9),
+            "pipe": lambda: pipeline_run(folder, model, sampler, steps, batch)}
     for i in range(pairs):
-        order = [("core", core), ("lab", lab), ("pipe", pipe)]
-        if i % 2:
-            order.reverse()                    # alternate who goes first
-        for name, out in order:
-            if name == "core":
-                out.append(timed(lambda: core_run(model, sampler, steps, batch)))
-            elif name == "lab":
-                out.append(timed(lambda: generate(model, sampler, steps, batch=batch, limit_s=1e9)))
-            else:
-                out.append(timed(lambda: pipeline_run(folder, model, sampler, steps, batch)))
-    return (statistics.median(c / p for c, p in zip(core, pipe)), statistics.median(lab_ / p for lab_, p in
-                                                                                    zip(lab, pipe)),
-            statistics.median(core), statistics.median(pipe))
+        for name in (["core", "lab", "pipe"] if i % 2 == 0 else ["pipe", "lab", "core"]):   # alternate who goes first
+            with unet_clock(model.unet) as clock:
+                total = timed(runs[name])
+            times[name].append(total)
+            outside[name].append((total - clock["s"]) / steps * 1000)
+    per_pair = lambda name: statistics.median(a / b for a, b in zip(times[name], times["pipe"]))  # noqa: E731
+    return (per_pair("core"), per_pair("lab"), statistics.median(times["core"]), statistics.median(times["pipe"]),
+            {name: round(statistics.median(v), 3) for name, v in outside.items()})
 
 
 def browser_scrub_ms(folder: Path, frames_to_try: int = 30) -> dict:
@@ -171,6 +193,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--pairs", type=int, default=5, help="interleaved core/lab/pipeline triples for DDIM-50")
+    parser.add_argument("--ddpm-pairs", type=int, default=5, help="interleaved triples for the DDPM ratio")
     parser.add_argument("--ddpm-ratio-steps", type=int, default=200,
                         help="steps of the DDPM ratio runs (1000 takes ~40 s a run; the per-step cost is the same)")
     parser.add_argument("--browser", action="store_true", help="also time scrubbing in Chromium")
@@ -201,14 +224,12 @@ def main():
     result["run_mb"] = round(run.nbytes() / 2**20, 2)
     result["session_mb"] = round((run.nbytes() + restore.nbytes() + fwd_bytes) / 2**20, 2)
 
-    r_core, r_lab, t_core, t_pipe = ratios(folder, model, "ddim", 50, B, args.pairs)
-    result.update(ratio_ddim50=round(r_core, 3), lab_ratio_ddim50=round(r_lab, 3),
-                  core_ddim50_s=round(t_core, 3), pipeline_ddim50_s=round(t_pipe, 3))
-    r_core, r_lab, t_core, t_pipe = ratios(folder, model, "ddpm", args.ddpm_ratio_steps, B, 3)
-    result.update({f"ratio_ddpm{args.ddpm_ratio_steps}": round(r_core, 3),
-                   f"lab_ratio_ddpm{args.ddpm_ratio_steps}": round(r_lab, 3),
-                   f"core_ddpm{args.ddpm_ratio_steps}_s": round(t_core, 3),
-                   f"pipeline_ddpm{args.ddpm_ratio_steps}_s": round(t_pipe, 3)})
+    for sampler, steps, pairs in (("ddim", 50, args.pairs), ("ddpm", args.ddpm_ratio_steps, args.ddpm_pairs)):
+        r_core, r_lab, t_core, t_pipe, outside = ratios(folder, model, sampler, steps, B, pairs)
+        tag = f"{sampler}{steps}"
+        result.update({f"ratio_{tag}": round(r_core, 3), f"lab_ratio_{tag}": round(r_lab, 3),
+                       f"core_{tag}_s": round(t_core, 3), f"pipeline_{tag}_s": round(t_pipe, 3),
+                       f"outside_unet_ms_per_step_{tag}": outside})
     if args.browser:
         result.update(browser_scrub_ms(folder))
     result["goals"] = {"ddim50_s": 3.0, "ddpm1000_s": 40.0, "ratio": 1.05, "peak_rss_mb_ddpm1000": 1024,
