@@ -33,9 +33,11 @@ def set_slider(page, label: str, value) -> None:
 def scrub_to(page, label: str, scrub_id: str, value: int, tries: int = 3) -> None:
     """Set the slider ``label`` to ``value`` and wait until the scrubber ``scrub_id`` shows that frame.
 
-    Once in a full CI run (not reproduced in many runs alone) the frame never followed the number box; a miss is
-    retried (moving the slider away first, so the next set is a change), reported as a warning with what the page
-    showed, and a failure only if every try misses."""
+    Once in a full CI run (not reproduced in three runs of the test alone) the frame never followed the number
+    box; a miss is retried (moving the slider away first, so the next set is a change), reported as a warning with
+    what the page showed, and a failure only if every try misses."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+
     seen = []
     for _ in range(tries):
         set_slider(page, label, value)
@@ -43,7 +45,7 @@ def scrub_to(page, label: str, scrub_id: str, value: int, tries: int = 3) -> Non
             page.wait_for_function("([id, i]) => document.getElementById(id + '-frames')?.dataset.index === i",
                                    arg=[scrub_id, str(value)], timeout=15_000)
             break
-        except Exception as exc:   # playwright's TimeoutError
+        except PageTimeout as exc:
             seen.append(page.evaluate("""([id, label]) => {
                 const box = document.querySelector(`input[aria-label="number input for ${label}"]`);
                 const range = document.querySelector(`input[aria-label="range slider for ${label}"]`);
