@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import resource
 import statistics
 import sys
@@ -35,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procstat import status_mb  # noqa: E402
+from bench.common import launch_chromium, status_mb  # noqa: E402
 from diffusion import hub, sample  # noqa: E402
 from diffusion.image_sampling import sampler_options, forward_frames, generate, initial_noise, sdedit  # noqa: E402
 
@@ -156,8 +155,7 @@ def browser_scrub_ms(folder: Path, frames_to_try: int = 30) -> dict:
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, css=SCRUB_CSS)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                                        args=["--no-sandbox"])
+            browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1300, "height": 1600})
             page.goto(url)
             page.wait_for_selector(f"#{image_tab.FWD_ID}-frames", timeout=60_000)

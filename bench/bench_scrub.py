@@ -105,6 +105,8 @@ def main(argv=None) -> dict:
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
 
+    from bench.common import launch_chromium
+
     demo = None
     url = args.url
     if url is None:
@@ -118,9 +120,7 @@ def main(argv=None) -> dict:
                                 **app.launch_kwargs())
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                               "--disable-component-update", "--no-first-run", "--disable-sync"])
+            browser = launch_chromium(pw)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.wait_for_selector(f"#{SCRUB_ID}-frames img.dl-on", timeout=600_000)

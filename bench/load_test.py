@@ -39,7 +39,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -56,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.procstat import status_mb  # noqa: E402
+from bench.common import free_port, status_mb  # noqa: E402
 
 MAX_SESSIONS = 100
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -585,15 +584,9 @@ def serve(port: int, stats_port: int, default_steps: int | None) -> None:
     toy_session.DEFAULTS.join(timeout=120)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def with_subprocess_server(fn, default_steps: int | None = None, start_timeout_s: float = 900.0):
     """Start the app in a subprocess on loopback, call fn(url, stats), stop the server; return fn's result."""
-    port, stats_port = _free_port(), _free_port()
+    port, stats_port = free_port(), free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE=os.environ.get("HF_HUB_OFFLINE", "1"),
                PYTHONUNBUFFERED="1")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port), "--stats-port", str(stats_port)]

@@ -13,9 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+from bench.common import CHROMIUM, launch_chromium
+
 TEST_DEFAULT_STEPS = 400   # training steps of the toy lab's default model in tests (toy.DEFAULTS when served)
 
 
@@ -65,7 +64,7 @@ def browser():
     if path is None:
         pytest.skip("Chromium is not installed (CI installs it with apt-get install chromium)")
     with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(pw, executable_path=path)
         try:
             yield chromium
         finally:
