@@ -23,7 +23,7 @@ def main(argv=None):
     state = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     a = state["args"]
     model = build_unet(a["resolution"], tuple(int(c) for c in a["channels"].split(",")), a["norm_groups"],
-                       bool(a["mid_attention"]))
+                       bool(a["mid_attention"]), a.get("num_class_embeds"))
     if args.snapshot is None:
         weights, step = state["ema"], state["step"]
     else:

