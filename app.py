@@ -19,7 +19,7 @@ Learn denoising diffusion by doing it: train a small model on a 2-D or 1-D distr
 noising and denoising step by step, and compare with the exact answer.
 """
 
-# Queue settings for a 2-vCPU Space (issue 6). Heavy events carry their own limits (toy training 2, toy sampling 2,
+# Queue settings for a 2-vCPU Space. Heavy events carry their own limits (toy training 2, toy sampling 2,
 # image runs 1, races 1: at most 6 single-threaded jobs at once; the rest wait in the queue, which shows each
 # visitor their position); light events (a frame, a redraw, a GIF) share the default of 4 per group, so a scrub never waits
 # behind a training run. max_size: a class of up to 100 pressing a button at once is queued; beyond that Gradio
@@ -30,13 +30,13 @@ MAX_FILE_SIZE = "10mb"   # uploads (pictures, drawings) over this are refused by
 
 def build_demo() -> gr.Blocks:
     """The whole app: a gr.Blocks with one tab per lab."""
-    from ui.lifecycle import limit_malloc_arenas
-    limit_malloc_arenas(2)   # before any worker thread: freed session memory goes back to the system (issue 6)
-    from ui.compare_tab import build_compare_tab
-    from ui.image_tab import build_image_tab
-    from ui.toy_tab import build_toy_tab
+    from ui.serving.lifecycle import limit_malloc_arenas
+    limit_malloc_arenas(2)   # before any worker thread: freed session memory goes back to the system
+    from ui.compare.tab import build_compare_tab
+    from ui.image.tab import build_image_tab
+    from ui.toy.tab import build_toy_tab
 
-    from ui.gradio_cache import install as atomic_cache_files
+    from ui.serving.gradio_cache import install as atomic_cache_files
     atomic_cache_files()   # concurrent downloads of one picture (a class on the same example) read whole files
 
     # delete_cache: output files (frames, GIFs, galleries) older than 2 h are deleted every 30 min, so a Space that
@@ -50,7 +50,7 @@ def build_demo() -> gr.Blocks:
                 build_image_tab()
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(toy_state=toy_state)
-    from ui.lifecycle import release_closed_sessions
+    from ui.serving.lifecycle import release_closed_sessions
     release_closed_sessions(demo)   # a closed tab's state is released after a minute (Gradio keeps it an hour)
     demo.queue(**QUEUE)
     return demo
@@ -58,7 +58,7 @@ def build_demo() -> gr.Blocks:
 
 def launch_kwargs() -> dict:
     """What launch() needs besides the demo (Gradio 6 moved css/theme/js there); tests use it too."""
-    from ui.common import SCRUB_CSS
+    from ui.widgets.scrubber import SCRUB_CSS
     # show_error: input that Gradio's own components cannot parse (a word for a slider, through the API) then gets
     # Gradio's message naming the component, the expected type and the value, instead of an anonymous failure
     return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), show_error=True)
@@ -67,7 +67,7 @@ def launch_kwargs() -> dict:
 def main() -> None:
     import torch
     # One intra-op thread per request: requests run side by side on a 2-vCPU Space, and oversubscribed OpenMP
-    # threads slow small-model work down several-fold (measured here: a toy training step 3x slower with 2).
+    # threads slow small-model work down several-fold (bench/README.md).
     torch.set_num_threads(int(os.environ.get("DIFFUSION_LAB_TORCH_THREADS", "1")))
     build_demo().launch(**launch_kwargs())
 

@@ -1,10 +1,10 @@
-"""Image lab benchmark: prints one JSON object of medians (issue 4, "Speed").
+"""Image lab benchmark: prints one JSON object of medians.
 
     python bench/bench_image.py              # bundled model (assets/mnist-ddpm) when present, 16 images
     python bench/bench_image.py --browser    # also the scrubbing latency in a real Chromium
 
 Figures and the goals they answer:
-* ddim50_s (<= 3 s) and ddpm1000_s (<= 40 s): the lab's whole run (diffusion.image_sampling.generate, recording
+* ddim50_s (<= 3 s) and ddpm1000_s (<= 40 s): the lab's whole run (diffusion.labs.image_runs.generate, recording
   the frames the UI shows) on 16 images.
 * ratio_ddim50 / ratio_ddpm (<= 1.05): the core sampler's time over diffusers' DDIMPipeline / DDPMPipeline on the
   same UNet, 16 images, interleaved runs in this one process, median of the per-pair ratios. ``lab_ratio_*``: the
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import launch_chromium, status_mb  # noqa: E402
 from diffusion import hub, sample  # noqa: E402
-from diffusion.image_sampling import sampler_options, forward_frames, generate, initial_noise, sdedit  # noqa: E402
+from diffusion.labs.image_runs import forward_frames, generate, initial_noise, sdedit  # noqa: E402
 
 
 def standin_folder() -> Path:
@@ -85,7 +85,7 @@ def timed(fn) -> float:
 def core_run(model, sampler, steps, batch, seed=0):
     x_T, g = initial_noise(model, batch, seed)
     return sample(model, model.schedule, x_T, sampler=sampler, num_steps=steps, generator=g, record=False,
-                  **sampler_options(model, sampler, 0.0, None))
+                  **model.sampler_options(sampler))
 
 
 def pipeline_run(folder, model, sampler, steps, batch, seed=0):
@@ -143,10 +143,10 @@ def browser_scrub_ms(folder: Path, frames_to_try: int = 30) -> dict:
     import gradio as gr
     from playwright.sync_api import sync_playwright
 
-    from ui import image_tab
-    from ui.common import SCRUB_CSS
+    from ui.image import handlers as image_handlers, tab as image_tab
+    from ui.widgets.scrubber import SCRUB_CSS
 
-    hub.BUNDLED_DIR = folder
+    hub.loading.BUNDLED_DIR = folder
     hub.clear_cache()
     with gr.Blocks() as demo:
         with gr.Tab("Image lab"):
@@ -158,10 +158,10 @@ def browser_scrub_ms(folder: Path, frames_to_try: int = 30) -> dict:
             browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1300, "height": 1600})
             page.goto(url)
-            page.wait_for_selector(f"#{image_tab.FWD_ID}-frames", timeout=60_000)
+            page.wait_for_selector(f"#{image_handlers.FWD_ID}-frames", timeout=60_000)
             page.get_by_role("tab", name="Reverse").click()
             page.locator("button", has_text="Sample").first.click()
-            page.wait_for_selector(f"#{image_tab.REV_ID}-frames", timeout=120_000)
+            page.wait_for_selector(f"#{image_handlers.REV_ID}-frames", timeout=120_000)
             times = page.evaluate("""async ([sliderId, scrubId, tries]) => {
                 const range = document.querySelector('#' + sliderId + ' input[type=range]');
                 const root = document.getElementById(scrubId + '-frames');
@@ -178,7 +178,7 @@ def browser_scrub_ms(folder: Path, frames_to_try: int = 30) -> dict:
                     out.push(performance.now() - t0);
                 }
                 return out;
-            }""", [image_tab.REV_SLIDER, image_tab.REV_ID, frames_to_try])
+            }""", [image_handlers.REV_SLIDER, image_handlers.REV_ID, frames_to_try])
             browser.close()
     finally:
         with contextlib.redirect_stdout(sys.stderr):   # Gradio prints "Closing server ...": stdout is the JSON
@@ -197,8 +197,8 @@ def main():
     parser.add_argument("--browser", action="store_true", help="also time scrubbing in Chromium")
     args = parser.parse_args()
 
-    bundled = (hub.BUNDLED_DIR / "config.json").is_file()
-    folder = hub.BUNDLED_DIR if bundled else standin_folder()
+    bundled = (hub.loading.BUNDLED_DIR / "config.json").is_file()
+    folder = hub.loading.BUNDLED_DIR if bundled else standin_folder()
     model = hub.load_folder(folder, model_id=hub.BUNDLED_ID if bundled else "stand-in")
     B = args.batch
     result = {"model": "bundled" if bundled else "stand-in (random weights, bundled architecture)",

@@ -1,4 +1,4 @@
-"""Compare lab benchmark: the sampler race's wall time; prints one JSON object of medians (issue 5, "Speed").
+"""Compare lab benchmark: the sampler race's wall time; prints one JSON object of medians.
 
     python bench/bench_race.py                # 3 repeats of each race
     python bench/bench_race.py --repeats 5
@@ -6,7 +6,7 @@
 Figures and the goals they answer:
 * toy_race_s (<= 10 s): the default toy race -- 5 samplers (ddpm, ddim, euler, heun, dpmpp_2m) x 4 step counts
   (5, 10, 20, 50), 2,000 points, leading spacing -- on the Toy lab's default model (toy.fit("moons"), trained
-  here first, not timed), including the quality figure of every cell (diffusion.race.race, as /race runs it).
+  here first, not timed), including the quality figure of every cell (diffusion.labs.race.race, as /race runs it).
 * exact_race_s: the same race on the exact gaussians8 mixture denoiser (no training; its closed form costs more
   per call than the small MLP).
 * image_race_s (<= 30 s): the default image race -- 4 samplers (ddpm, ddim, heun, dpmpp_2m) x 3 step counts
@@ -59,7 +59,7 @@ def main() -> None:
     out["toy_race_calls"] = sum(c.nfe for c in result.cells)
     out["toy_race_quality"] = {f"{c.sampler}/{c.num_steps}": round(c.quality, 2) for c in result.cells}
 
-    from ui import compare_figures as F
+    from ui.compare import figures as F
     ref = R.reference_points(racer, 1000, 0).numpy()
     med, _, _ = timed(lambda: F.stack([F.race_clouds(result, ref), F.race_plot(result)]), args.repeats)
     out["figures_s"] = round(med, 2)

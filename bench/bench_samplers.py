@@ -1,6 +1,6 @@
 """Sampler speed on the 2-core CPU: prints JSON (medians of repeated runs).
 
-Figures (issue 2, "Speed"):
+Figures:
 * the lab's default sampler and steps on 4,000 2-D points with a toy-sized MLP (3 x 128): target <= 1 s;
 * 1,000 ddpm steps on the same: target <= 10 s;
 * the sampler's own overhead, everything but the model calls: the same run with a zero-cost model (it returns a

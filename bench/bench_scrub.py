@@ -112,7 +112,7 @@ def main(argv=None) -> dict:
     if url is None:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         import app
-        from ui import toy_session
+        from ui.toy import session as toy_session
         toy_session.DEFAULT_FIT.setdefault("steps", args.train_steps)
         toy_session.WARM_EXTRAS = False
         demo = app.build_demo()
@@ -130,7 +130,7 @@ def main(argv=None) -> dict:
     finally:
         if demo is not None:
             demo.close()
-            from ui import toy_session
+            from ui.toy import session as toy_session
             toy_session.DEFAULTS.join(timeout=600)
     write(result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("samples_ms", "frames_seen")}))

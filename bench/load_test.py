@@ -1,4 +1,4 @@
-"""Classroom load test (issue 6): N concurrent visitors through the Toy lab and the Image lab, on loopback only.
+"""Classroom load test: N concurrent visitors through the Toy lab and the Image lab, on loopback only.
 
 Each simulated visitor is one ``gradio_client.Client`` (one Gradio session) with settings of its own (data set,
 data seed, point counts, training steps, sampling steps and seeds, image batch), and goes through
@@ -523,24 +523,24 @@ def _proc_status_mb(field: str, pid: int | str = "self") -> float | None:
 
 def server_stats(demo=None) -> dict:
     """The server process's memory and live sessions (call it in the server's process)."""
-    from ui import toy_session
+    from ui.toy import session as toy_session
     gc.collect()
     out = {"rss_mb": _proc_status_mb("VmRSS"), "peak_rss_mb": _proc_status_mb("VmHWM"),
            "toy_sessions": len(toy_session.SESSIONS)}
     biggest = [s.nbytes() for s in toy_session.SESSIONS.items() if s.data is not None]
     try:
-        from ui import image_tab
-        out["image_sessions"] = len(image_tab.SESSIONS)
-        biggest += [s.nbytes() for s in image_tab.SESSIONS.items()]
+        from ui.image import session as image_session
+        out["image_sessions"] = len(image_session.SESSIONS)
+        biggest += [s.nbytes() for s in image_session.SESSIONS.items()]
     except ImportError:
         pass
     try:
-        from ui import compare_tab
-        out["compare_sessions"] = len(compare_tab.SESSIONS)
+        from ui.compare import session as compare_session
+        out["compare_sessions"] = len(compare_session.SESSIONS)
     except ImportError:
         pass
     if demo is not None:
-        from ui.lifecycle import live_state_count, session_count
+        from ui.serving.lifecycle import live_state_count, session_count
         out["live_states"] = live_state_count(demo)
         out["gradio_sessions"] = session_count(demo)
     out["max_session_mb"] = round(max(biggest, default=0) / 2**20, 2)
@@ -553,7 +553,7 @@ def serve(port: int, stats_port: int, default_steps: int | None) -> None:
     import torch
 
     import app
-    from ui import toy_session
+    from ui.toy import session as toy_session
     if default_steps:
         toy_session.DEFAULT_FIT.setdefault("steps", default_steps)
     torch.set_num_threads(int(os.environ.get("DIFFUSION_LAB_TORCH_THREADS", "1")))   # as app.main()

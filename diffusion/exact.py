@@ -26,33 +26,9 @@ import math
 
 import torch
 
-from .parameterization import check_prediction_type
-from .samplers.common import sigmas_for_ode
+from .parameterization import check_prediction_type, eps_from_x0, score_from_eps, v_from_x0_eps
 
-__all__ = ["GaussianMixture", "MemorisingDenoiser", "ExactModel", "alpha_bar_at"]
-
-
-def alpha_bar_at(schedule, t) -> torch.Tensor:
-    """alpha_bar at (possibly fractional) timesteps ``t``, float64 of t's shape.
-
-    Between integer steps sigma = sqrt((1 - alpha_bar) / alpha_bar) is interpolated linearly in t, as the Euler and
-    Heun samplers (and diffusers' ``EulerDiscreteScheduler``, ``np.interp`` over the sigmas) place fractional
-    timesteps, on the same sigma table; alpha_bar = 1 / (1 + sigma^2). At integer t this is exactly
-    ``schedule.alphas_cumprod[t]``.
-    """
-    t = torch.as_tensor(t, dtype=torch.float64)
-    last = schedule.num_timesteps - 1
-    if torch.isnan(t).any() or (t < 0).any() or (t > last).any():
-        raise ValueError(f"timesteps must lie in [0, {last}], got min {t.min().item():.4g}, max {t.max().item():.4g}")
-    alpha_bar = schedule.alphas_cumprod
-    lo = t.floor().long().clamp(max=last)
-    hi = (lo + 1).clamp(max=last)
-    frac = t - lo
-    if bool((frac == 0).all()):
-        return alpha_bar[lo]
-    sigmas = sigmas_for_ode(schedule)       # the samplers' sigma table (a zero terminal alpha_bar becomes 2**-24)
-    sigma = sigmas[lo] + frac * (sigmas[hi] - sigmas[lo])
-    return torch.where(frac == 0, alpha_bar[lo], 1 / (1 + sigma**2))
+__all__ = ["GaussianMixture", "MemorisingDenoiser", "ExactModel"]
 
 
 def _as_batch(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -94,14 +70,13 @@ class _ExactDenoiser:
     def eps(self, x_t, alpha_bar):
         """E[eps | x_t] = (x_t - sqrt(alpha_bar) E[x_0 | x_t]) / sqrt(1 - alpha_bar)."""
         ab = _per_sample(alpha_bar, len(x_t))
-        a, s = ab.sqrt()[:, None], (1 - ab).sqrt()[:, None]
-        x0 = self.posterior_mean(x_t, a[:, 0], s[:, 0])
-        return ((x_t.to(torch.float64) - a * x0) / s).to(x_t.dtype)
+        x0 = self.posterior_mean(x_t, ab.sqrt(), (1 - ab).sqrt())
+        return eps_from_x0(x0, x_t.to(torch.float64), ab).to(x_t.dtype)
 
     def score(self, x_t, alpha_bar):
         """grad_x log p_t(x_t) = -eps / sqrt(1 - alpha_bar)  (Tweedie)."""
         ab = _per_sample(alpha_bar, len(x_t))
-        return (-self.eps(x_t, ab).to(torch.float64) / (1 - ab).sqrt()[:, None]).to(x_t.dtype)
+        return score_from_eps(self.eps(x_t, ab).to(torch.float64), ab).to(x_t.dtype)
 
     def log_prob(self, x, alpha_bar=1.0):
         """log p_t(x) of the data noised to alpha_bar (1.0: the clean data), float64 [batch]."""
@@ -113,7 +88,7 @@ class _ExactDenoiser:
         if self.dim != 1:
             raise ValueError(f"density_map is for 1-D data; this one is {self.dim}-D (use log_prob)")
         x = torch.as_tensor(x_grid, dtype=torch.float64).reshape(-1, 1)
-        rows = [self.log_prob(x, alpha_bar_at(schedule, t).item()).exp() for t in torch.as_tensor(timesteps)]
+        rows = [self.log_prob(x, schedule.alpha_bar_at(t).item()).exp() for t in torch.as_tensor(timesteps)]
         return torch.stack(rows)
 
     # --- ready-made models ----------------------------------------------------------------------------------
@@ -129,10 +104,8 @@ class _ExactDenoiser:
         """
         def velocity(x_t, t):
             s = _per_sample(t, len(x_t)).clamp(min=t_min)
-            a = 1 - s
-            x0 = self.posterior_mean(x_t, a, s)
-            eps = (x_t.to(torch.float64) - a[:, None] * x0) / s[:, None]
-            return (eps - x0).to(x_t.dtype)
+            x0 = self.posterior_mean(x_t, 1 - s, s)
+            return ((x_t.to(torch.float64) - x0) / s[:, None]).to(x_t.dtype)   # eps - x0 = (x_t - x0) / t
         return velocity
 
 
@@ -143,16 +116,12 @@ class ExactModel:
         self.denoiser, self.schedule, self.prediction_type = denoiser, schedule, prediction_type
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        ab = _per_sample(alpha_bar_at(self.schedule, t), len(x_t))
-        a, s = ab.sqrt()[:, None], (1 - ab).sqrt()[:, None]
-        x0 = self.denoiser.posterior_mean(x_t, a[:, 0], s[:, 0])
-        x = x_t.to(torch.float64)
+        ab = _per_sample(self.schedule.alpha_bar_at(t), len(x_t))
+        x0 = self.denoiser.posterior_mean(x_t, ab.sqrt(), (1 - ab).sqrt())
         if self.prediction_type == "sample":
-            out = x0
-        elif self.prediction_type == "epsilon":
-            out = (x - a * x0) / s                      # DDPM eq. 4 solved for eps
-        else:
-            out = (a * x - x0) / s                      # v = a eps - s x0 (Salimans & Ho §4) = (a x_t - x_0) / s
+            return x0.to(x_t.dtype)
+        eps = eps_from_x0(x0, x_t.to(torch.float64), ab)            # DDPM eq. 4 solved for eps
+        out = eps if self.prediction_type == "epsilon" else v_from_x0_eps(x0, eps, ab)
         return out.to(x_t.dtype)
 
 

@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 import torch
 
 __all__ = ["Schedule", "make_schedule", "SCHEDULES", "linear_betas", "scaled_linear_betas", "cosine_betas",
-           "sigmoid_betas", "zero_terminal_snr_betas"]
+           "sigmoid_betas", "zero_terminal_snr_betas", "sigma_from_alpha_bar", "alpha_bar_from_sigma"]
+
+# sigma <-> alpha_bar, the two views of one noise level (the package docstring): every conversion goes through these.
+
+
+def sigma_from_alpha_bar(alpha_bar):
+    """sigma = sqrt((1 - alpha_bar) / alpha_bar): the noise level of x_t / sqrt(alpha_bar) (inf at alpha_bar 0)."""
+    return ((1 - alpha_bar) / alpha_bar) ** 0.5
+
+
+def alpha_bar_from_sigma(sigma):
+    """alpha_bar = 1 / (1 + sigma^2): inverse of :func:`sigma_from_alpha_bar` (floats or tensors)."""
+    return 1 / (1 + sigma**2)
 
 
 def linear_betas(num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -115,7 +127,45 @@ class Schedule:
     @property
     def sigmas(self) -> torch.Tensor:
         """sigma_t = sqrt((1 - alpha_bar) / alpha_bar): the noise level of x_t / sqrt(alpha_bar) (inf at SNR 0)."""
-        return ((1 - self.alphas_cumprod) / self.alphas_cumprod).sqrt()
+        return sigma_from_alpha_bar(self.alphas_cumprod)
+
+    @property
+    def ode_sigmas(self) -> torch.Tensor:
+        """The sigma table the sigma-space samplers step on (float64 [T]): ``sigmas``, except that a zero terminal
+        alpha_bar is replaced by 2**-24 so sigma_{T-1} stays finite (~4096), as diffusers' Euler and DPM-Solver
+        schedulers do with rescale_betas_zero_snr."""
+        ab = self.alphas_cumprod.clone()
+        if ab[-1] == 0:
+            ab[-1] = 2.0**-24
+        return sigma_from_alpha_bar(ab)
+
+    def sigma_at(self, t) -> torch.Tensor:
+        """sigma at (possibly fractional) timesteps t in [0, T-1]: ``ode_sigmas`` linearly interpolated in t
+        between integers (diffusers' ``np.interp`` in Euler/Heun ``set_timesteps``). float64 of t's shape."""
+        t = self._check_t(t)
+        table, last = self.ode_sigmas, self.num_timesteps - 1
+        lo = t.floor().long().clamp(max=last)
+        hi = (lo + 1).clamp(max=last)
+        frac = t - lo
+        return table[lo] + frac * (table[hi] - table[lo])
+
+    def alpha_bar_at(self, t) -> torch.Tensor:
+        """alpha_bar at (possibly fractional) timesteps t in [0, T-1], float64 of t's shape.
+
+        At integer t exactly ``alphas_cumprod[t]`` (0 at a zero-terminal-SNR end); between integers
+        1 / (1 + sigma^2) with sigma from :meth:`sigma_at`, where the sigma-space samplers place fractional
+        timesteps."""
+        t = self._check_t(t)
+        exact = self.alphas_cumprod[t.floor().long().clamp(max=self.num_timesteps - 1)]
+        return torch.where(t == t.floor(), exact, alpha_bar_from_sigma(self.sigma_at(t)))
+
+    def _check_t(self, t) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=torch.float64)
+        last = self.num_timesteps - 1
+        if t.numel() and (torch.isnan(t).any() or (t < 0).any() or (t > last).any()):
+            raise ValueError(f"timesteps must lie in [0, {last}], got min {t.min().item():.4g}, "
+                             f"max {t.max().item():.4g}")
+        return t
 
     @property
     def snr(self) -> torch.Tensor:

@@ -34,7 +34,7 @@ def app_server():
     """The Diffusion Lab app on a free local port, torn down after the session: ``.url``, ``.demo``."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import app
-    from ui import toy_session
+    from ui.toy import session as toy_session
 
     toy_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
     demo = app.build_demo()

@@ -27,8 +27,8 @@ def compare_server():
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    from ui import toy_session
-    from ui.compare_tab import build_compare_tab
+    from ui.toy import session as toy_session
+    from ui.compare.tab import build_compare_tab
 
     toy_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
     toy_session.DEFAULTS.start()
@@ -152,7 +152,7 @@ def test_race_bad_input_gets_a_clear_message(cclient, kwargs, message):
 
 
 def test_a_race_over_the_time_limit_is_refused_up_front(cclient, monkeypatch):
-    from diffusion import race
+    from diffusion.labs import race
     monkeypatch.setattr(race, "MAX_RACE_SECONDS", 1e-6)
     with pytest.raises(AppError, match=r"over the lab's 0 s limit.*fewer samplers"):
         cclient.predict(model="exact: gaussians8 mixture", samplers=["ddim"], steps="2", api_name="/race")
@@ -161,7 +161,8 @@ def test_a_race_over_the_time_limit_is_refused_up_front(cclient, monkeypatch):
 def test_the_image_race_gives_a_grid_or_says_why_not(cclient):
     from diffusion import hub
     args = dict(model="image: bundled MNIST DDPM", samplers=["ddim", "dpmpp_2m"], steps="2, 3", images=2)
-    if not (hub.BUNDLED_DIR / "config.json").is_file() and not (hub.BUNDLED_DIR / "unet" / "config.json").is_file():
+    bundled = hub.loading.BUNDLED_DIR
+    if not (bundled / "config.json").is_file() and not (bundled / "unet" / "config.json").is_file():
         with pytest.raises(AppError, match="cannot be raced: the bundled model is missing"):
             cclient.predict(api_name="/race", **args)
         return
@@ -174,7 +175,7 @@ def test_the_image_race_gives_a_grid_or_says_why_not(cclient):
 
 
 def test_stop_ends_a_race_and_keeps_the_finished_cells(cclient, monkeypatch):
-    from diffusion import race
+    from diffusion.labs import race
     monkeypatch.setattr(race, "MAX_RACE_SECONDS", 10_000.0)     # a long race on purpose
     job = cclient.submit(model="exact: gaussians8 mixture", samplers=["ddim", "euler", "dpmpp_2m", "pc"],
                          steps="100, 200, 400, 800, 900", points=5000, api_name="/race")
@@ -214,30 +215,31 @@ def test_the_race_uses_the_visitors_own_toy_lab_model_when_the_app_passes_it():
     import gradio as gr
 
     from diffusion import toy
-    from ui import compare_tab as C
+    from ui.compare import handlers as C, session as S
     mine = toy.fit("moons", seed=1, steps=30, hidden=32, depth=2, batch_size=64, num_timesteps=100)
-    *_, last = C.run_race(None, model=C.TOY_YOURS, samplers=["ddim"], steps="2, 4", points=200,
+    *_, last = C.run_race(None, model=S.TOY_YOURS, samplers=["ddim"], steps="2, 4", points=200,
                           toy_session=SimpleNamespace(model=mine))
     session, clouds, plot, table, md, png = last
     assert list(table["NFE"]) == [2, 4] and "your Toy-lab model" in md
     assert session.result.cells[0].samples.shape == (200, 2)
     with pytest.raises(gr.Error, match="open the Toy lab first"):
-        list(C.run_race(None, model=C.TOY_YOURS, samplers=["ddim"], steps="2", toy_session=None))
+        list(C.run_race(None, model=S.TOY_YOURS, samplers=["ddim"], steps="2", toy_session=None))
 
 
 def test_a_flow_matching_toy_model_races_only_its_ode_samplers():
     from diffusion import toy
-    from ui import compare_tab as C
+    from ui.compare import handlers as C, session as S
     flow = toy.fit("moons", seed=0, steps=20, hidden=32, depth=2, batch_size=64, objective="flow_matching")
-    *_, last = C.run_race(None, model=C.TOY_YOURS, samplers=["ddim", "heun"], steps="3", points=100,
+    *_, last = C.run_race(None, model=S.TOY_YOURS, samplers=["ddim", "heun"], steps="3", points=100,
                           toy_session=SimpleNamespace(model=flow))
     assert list(last[3]["sampler"]) == ["heun"] and list(last[3]["NFE"]) == [5]
 
 
 def test_closing_a_session_stops_its_race_and_releases_it():
-    from ui import compare_tab as C
-    session = C.CompareSession()
-    assert session in C.SESSIONS.items()
+    from ui.compare import session as S
+    from ui.serving.session import close_session      # the gr.State's delete_callback
+    session = S.CompareSession()
+    assert session in S.SESSIONS.items()
     session.result = object()
-    C.close_session(session)
-    assert session.stop.is_set() and session.result is None and session not in C.SESSIONS.items()
+    close_session(session)
+    assert session.stop.is_set() and session.result is None and session not in S.SESSIONS.items()

@@ -24,11 +24,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from ui import image_tab
-    from ui.common import SCRUB_CSS
+    from ui.image import tab as image_tab
+    from ui.widgets.scrubber import SCRUB_CSS
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(hub, "BUNDLED_DIR", make_checkpoint(tmp_path_factory.mktemp("bundled"), channels=1, size=12,
+    mp.setattr(hub.loading, "BUNDLED_DIR", make_checkpoint(tmp_path_factory.mktemp("bundled"), channels=1, size=12,
                                                     attention=False))
     hub.clear_cache()
     with gr.Blocks() as demo:
@@ -223,15 +223,16 @@ def test_rgb_hub_model_takes_grey_and_colour_pictures(client, files, monkeypatch
 
 
 def test_sessions_are_separate_bounded_and_released(server, client):
-    image_tab = server[1]
+    from ui.image import session as image_session
+    from ui.serving.session import close_session      # the gr.State's delete_callback
     other = Client(server[0], verbose=False)
     client.predict(steps=10, batch=16, seed=1, api_name="/image_sample")
     other.predict(steps=3, batch=2, seed=2, api_name="/image_sample")
     assert client.predict(view="reverse", image=16, frame=0, api_name="/image_frame")[1].startswith("end (10/10")
     with pytest.raises(AppError, match="greater than maximum value 2|must be in"):
         other.predict(view="reverse", image=16, frame=0, api_name="/image_frame")   # other has 2 images
-    sessions = image_tab.SESSIONS.items()
+    sessions = image_session.SESSIONS.items()
     assert len(sessions) >= 2 and all(s.nbytes() <= 150 * 2**20 for s in sessions)
     for s in sessions:
-        image_tab.close_session(s)
+        close_session(s)
     assert all(s.run is None and s.forward is None for s in sessions)

@@ -263,7 +263,8 @@ def test_two_visitors_never_see_each_others_work(app_server, tmp_path):
 
 def test_a_closed_session_releases_its_objects():
     from types import SimpleNamespace
-    from ui.toy_session import SESSIONS, ToySession, close_session
+    from ui.serving.session import close_session
+    from ui.toy.session import SESSIONS, ToySession
     shared = SimpleNamespace(data=object(), model=object(), model_note="", run=object())
     session = ToySession(shared)
     before = len(SESSIONS)
@@ -273,9 +274,10 @@ def test_a_closed_session_releases_its_objects():
 
 
 def test_a_session_stays_within_its_memory_budget(app_server):
-    from ui.common import MAX_FRAMES, MAX_SESSION_BYTES
-    from ui.toy_session import close_session, new_session
-    from ui.toy_tab import MAX_POINTS, sample
+    from diffusion.labs.runner import MAX_FRAMES
+    from ui.serving.session import MAX_SESSION_BYTES, close_session
+    from ui.toy.handlers import MAX_POINTS, sample
+    from ui.toy.session import new_session
     session = new_session()
     session, html, _, _ = sample(session, "ddim", MAX_FRAMES + 20, 0.0, 0, MAX_POINTS, [],
                                  progress=lambda *a, **k: None)
@@ -287,14 +289,14 @@ def test_a_session_stays_within_its_memory_budget(app_server):
 
 # --- UI helpers --------------------------------------------------------------------------------------------------
 def test_frame_indices_keep_both_ends_and_stay_within_the_limit():
-    from ui.common import frame_indices
+    from diffusion.labs.runner import keep_indices as frame_indices
     assert frame_indices(5, 10) == [0, 1, 2, 3, 4]
     idx = frame_indices(1001, 100)
     assert idx[0] == 0 and idx[-1] == 1000 and len(idx) == 100 and idx == sorted(set(idx))
 
 
 def test_scrubber_html_shows_exactly_one_frame_per_view():
-    from ui.common import scrubber_html
+    from ui.widgets.scrubber import scrubber_html
     png = [b"\x89PNG fake %d" % i for i in range(4)]
     html = scrubber_html("x", [("a", png), ("b", png)], ["l0", "l1", "l2", "l3"], index=2)
     assert html.count("dl-on") == 2 and html.count('data-i="2"') == 2 and 'data-index="2"' in html
@@ -304,7 +306,7 @@ def test_scrubber_html_shows_exactly_one_frame_per_view():
 
 def test_number_checks_name_the_input_and_its_range():
     import gradio as gr
-    from ui.common import number
+    from ui.widgets.inputs import number
     assert number("steps", "12", 1, 100, integer=True) == 12
     for bad in (None, True, "abc", float("nan"), 0, 101, 2.5):
         with pytest.raises(gr.Error, match="steps"):
@@ -312,7 +314,7 @@ def test_number_checks_name_the_input_and_its_range():
 
 
 def test_straightness_is_one_for_lines_and_less_for_curves():
-    from ui.toy_figures import straightness
+    from diffusion.labs.toy_extras import straightness
     s = np.linspace(0, 1, 20)[:, None]
     line = np.stack([np.hstack([s, 2 * s]), np.hstack([-s, s])])                 # two straight paths
     arc = np.stack([np.hstack([np.cos(np.pi * s), np.sin(np.pi * s)])])        # a half circle: chord 2, length pi
@@ -347,7 +349,7 @@ class ExactToyModel:
 
 
 def test_recorded_fields_match_the_exact_field_for_an_exact_model():
-    from ui.toy_runs import ToyData, record_run
+    from diffusion.labs.toy_runs import ToyData, record_run
     model, data = ExactToyModel("gaussians8"), ToyData.from_dataset("gaussians8", 1000)
     record, quality = record_run(model, data, "ddim", 20, n=1000)
     assert record.field.shape == record.exact_field.shape == (21, 15 * 15, 2)

@@ -1,4 +1,4 @@
-"""Bad input everywhere (issue 6, item 3), through the whole app as ``python app.py`` serves it.
+"""Bad input everywhere, through the whole app as ``python app.py`` serves it.
 
 This file holds the rows of the README's bad-input table that the tab tests (test_app_toy, test_app_image,
 test_app_compare), the loader tests (test_hub, test_images) and test_toy_model do not already cover through the

@@ -1,4 +1,4 @@
-"""More rows of the README's bad-input table (issue 6, item 3), through the whole app as ``python app.py`` serves it.
+"""More rows of the README's bad-input table, through the whole app as ``python app.py`` serves it.
 
 test_bad_input.py and the tab tests hold most rows; this file holds the ones that had no test through the API:
 every image mode of an Image-lab upload checked on its pixels, malformed Hub ids and an unreachable Hub through the

@@ -23,7 +23,7 @@ def _image_src(page, elem_id: str) -> str:
 
 
 def test_compare_tab_in_the_browser(cpage, tmp_path, monkeypatch):
-    from diffusion import race
+    from diffusion.labs import race
     monkeypatch.setattr(race, "MAX_RACE_SECONDS", 10_000.0)     # the long race below is long on purpose
     page = cpage
     page.wait_for_selector("#cmp-sch-btn")

@@ -20,11 +20,11 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module", autouse=True)
 def bundled_model(tmp_path_factory):
     """The bundled model, or a tiny stand-in while assets/mnist-ddpm is absent."""
-    if (hub.BUNDLED_DIR / "config.json").is_file():
+    if (hub.loading.BUNDLED_DIR / "config.json").is_file():
         yield
         return
     mp = pytest.MonkeyPatch()
-    mp.setattr(hub, "BUNDLED_DIR", make_checkpoint(tmp_path_factory.mktemp("standin"), channels=1, size=28,
+    mp.setattr(hub.loading, "BUNDLED_DIR", make_checkpoint(tmp_path_factory.mktemp("standin"), channels=1, size=28,
                                                     attention=False))
     hub.clear_cache()
     yield
@@ -36,7 +36,7 @@ def test_image_lab_forward_reverse_pick_stop_restore(page, tmp_path):
     page.get_by_role("tab", name="Image lab").click()
     page.wait_for_selector("#img-fwd-scrub-frames img.dl-on")
     wait_text(page, "img-model", "mnist-ddpm (bundled)")
-    size = json.loads((hub.BUNDLED_DIR / "config.json").read_text())["sample_size"]   # 20 (bundled) or 28
+    size = json.loads((hub.loading.BUNDLED_DIR / "config.json").read_text())["sample_size"]   # 20 (bundled) or 28
     wait_text(page, "img-picture", f"{size}×{size} grey")
 
     # forward: the slider swaps frames in the page

@@ -11,10 +11,10 @@ import math
 import pytest
 import torch
 
-from diffusion import breakit, compare, make_schedule, sample
-from diffusion import race as R
+from diffusion import make_schedule, sample
 from diffusion.forward import q_sample
-from diffusion.samplers import SAMPLERS
+from diffusion.labs import breakit, compare, race, racers
+from diffusion.samplers import SAMPLERS, visited_timesteps
 from diffusion.toy import dataset_mixture, make_dataset
 
 # The quality figure of 2,000 points moves by about 0.2 (one sd) between fresh draws of the data itself; a sampler
@@ -98,13 +98,13 @@ def test_terminal_check_flags_a_linear_schedule_with_too_few_steps_and_passes_th
 # --- timestep spacing ----------------------------------------------------------------------------------------------
 def test_visited_timesteps_follow_the_spacing_rules():
     s = make_schedule("cosine", 1000)
-    assert compare.visited_timesteps("ddim", s, 5, "leading") == [800, 600, 400, 200, 0]     # multiples of T // N
-    assert compare.visited_timesteps("ddim", s, 5, "trailing") == [999, 799, 599, 399, 199]  # down from T - 1
-    assert compare.visited_timesteps("ddim", s, 5, "linspace") == [999, 749, 500, 250, 0]    # rounded linspace
-    assert compare.visited_timesteps("euler", s, 5, "linspace") == pytest.approx([999, 749.25, 499.5, 249.75, 0])
+    assert visited_timesteps("ddim", s, 5, "leading") == [800, 600, 400, 200, 0]     # multiples of T // N
+    assert visited_timesteps("ddim", s, 5, "trailing") == [999, 799, 599, 399, 199]  # down from T - 1
+    assert visited_timesteps("ddim", s, 5, "linspace") == [999, 749, 500, 250, 0]    # rounded linspace
+    assert visited_timesteps("euler", s, 5, "linspace") == pytest.approx([999, 749.25, 499.5, 249.75, 0])
     # DPM-Solver++ lays out N + 1 points and drops t = 0 (diffusers' rule)
-    assert compare.visited_timesteps("dpmpp_2m", s, 5, "leading") == [830, 664, 498, 332, 166]
-    assert compare.visited_timesteps("ddpm", s, 3) == [666, 333, 0]                          # ddpm's default: leading
+    assert visited_timesteps("dpmpp_2m", s, 5, "leading") == [830, 664, 498, 332, 166]
+    assert visited_timesteps("ddpm", s, 3) == [666, 333, 0]                          # ddpm's default: leading
 
 
 def test_spacing_rows_report_the_signal_the_first_call_assumes():
@@ -118,15 +118,15 @@ def test_spacing_rows_report_the_signal_the_first_call_assumes():
 
 def test_visited_timesteps_refuse_what_the_sampler_refuses():
     with pytest.raises(ValueError, match="repeats timesteps"):
-        compare.visited_timesteps("dpmpp_2m", make_schedule("linear", 100), 100, "leading")
+        visited_timesteps("dpmpp_2m", make_schedule("linear", 100), 100, "leading")
     with pytest.raises(ValueError, match="unknown sampler 'nope'"):
-        compare.visited_timesteps("nope", make_schedule("linear", 100), 5)
+        visited_timesteps("nope", make_schedule("linear", 100), 5)
 
 
 def test_spacing_experiment_shows_leading_pulling_off_centre_data_towards_zero():
     """The exact denoiser of data whose mean is (1.5, 0): leading starts where x_T should still hold ~30 % of the
     signal, and its samples come out with the wrong mean and a much worse quality than trailing's."""
-    racer = R.exact_racer("gaussians8", make_schedule("cosine", 1000), shift=breakit.OFF_CENTRE)
+    racer = racers.exact_racer("gaussians8", make_schedule("cosine", 1000), shift=breakit.OFF_CENTRE)
     out = dict(compare.spacing_experiment(racer, "ddim", 5, n=1000, seed=0))
     lead, trail = out["leading"], out["trailing"]
     assert lead.nfe == trail.nfe == 5
@@ -137,8 +137,8 @@ def test_spacing_experiment_shows_leading_pulling_off_centre_data_towards_zero()
 
 # --- the race ------------------------------------------------------------------------------------------------------
 def test_every_sampler_improves_or_holds_as_nfe_grows_on_the_exact_mixture_denoiser():
-    racer = R.exact_racer("gaussians8", make_schedule("cosine", 1000))
-    result = R.race(racer, list(SAMPLERS), STEPS, n=2000, seed=0, spacing="leading", limit_s=600)
+    racer = racers.exact_racer("gaussians8", make_schedule("cosine", 1000))
+    result = race.race(racer, list(SAMPLERS), STEPS, n=2000, seed=0, spacing="leading", limit_s=600)
     assert not result.stopped and len(result.cells) == len(SAMPLERS) * 4
     for sampler in SAMPLERS:
         cells = sorted((c for c in result.cells if c.sampler == sampler), key=lambda c: c.nfe)
@@ -153,8 +153,8 @@ def test_every_sampler_improves_or_holds_as_nfe_grows_on_the_exact_mixture_denoi
 
 
 def test_a_race_cell_reproduces_the_toy_labs_own_run(tiny_toy):
-    racer = R.toy_racer(tiny_toy)
-    result = R.race(racer, ["ddpm", "ddim"], [4, 10], n=300, seed=5, spacing=None)
+    racer = racers.toy_racer(tiny_toy)
+    result = race.race(racer, ["ddpm", "ddim"], [4, 10], n=300, seed=5, spacing=None)
     for sampler in ("ddpm", "ddim"):   # ddpm is stochastic: same seed, same random stream
         traj = tiny_toy.sample(300, sampler=sampler, num_steps=10, seed=5, record=False)
         torch.testing.assert_close(result.cell(sampler, 10).samples, traj.x0.float())
@@ -162,10 +162,10 @@ def test_a_race_cell_reproduces_the_toy_labs_own_run(tiny_toy):
 
 
 def test_the_same_x_T_starts_every_cell():
-    racer = R.exact_racer("gaussians8", make_schedule("cosine", 1000))
-    x_T = R.draw_x_T(racer, 64, 9)
+    racer = racers.exact_racer("gaussians8", make_schedule("cosine", 1000))
+    x_T = racers.draw_x_T(racer, 64, 9)
     torch.testing.assert_close(x_T, torch.randn(64, 2, generator=torch.Generator().manual_seed(9)))
-    result = R.race(racer, ["ddim", "euler"], [1], n=64, seed=9, spacing="trailing")
+    result = race.race(racer, ["ddim", "euler"], [1], n=64, seed=9, spacing="trailing")
     # one DDIM step from t = T - 1 to the end lands on x0_pred(x_T); so does one Euler step (which scales x_T by
     # sigma / sqrt(sigma^2 + 1) first, diffusers' quirk: 1 - 1e-9 at the cosine's sigma_max = 2e4)
     direct = sample(racer.model, racer.schedule, x_T, "ddim", 1, timestep_spacing="trailing", record=False).x0
@@ -174,9 +174,9 @@ def test_the_same_x_T_starts_every_cell():
 
 
 def test_a_race_cell_equals_the_image_labs_generate(tiny_image):
-    from diffusion.image_sampling import generate
-    racer = R.image_racer(tiny_image)
-    result = R.race(racer, ["ddim", "ddpm"], [3], n=2, seed=4, spacing=None)
+    from diffusion.labs.image_runs import generate
+    racer = racers.image_racer(tiny_image)
+    result = race.race(racer, ["ddim", "ddpm"], [3], n=2, seed=4, spacing=None)
     assert result.kind == "image" and all(c.quality is None for c in result.cells)
     for sampler in ("ddim", "ddpm"):
         run = generate(tiny_image, sampler, 3, seed=4, batch=2)
@@ -187,30 +187,30 @@ def test_a_race_cell_equals_the_image_labs_generate(tiny_image):
 def test_the_image_race_defaults_are_four_samplers_by_three_step_counts_on_four_images():
     def shrink(x, t):    # a stand-in image model (predicts x_0 = x / 2): the defaults are what is tested here
         return x / 2
-    racer = R.Racer("stand-in", "image", shrink, make_schedule("linear", 1000), "sample", (1, 4, 4))
-    result = R.race(racer)
-    assert result.samplers == list(R.DEFAULT_IMAGE_SAMPLERS) and result.step_counts == list(R.DEFAULT_IMAGE_STEPS)
+    racer = racers.Racer("stand-in", "image", shrink, make_schedule("linear", 1000), "sample", (1, 4, 4))
+    result = race.race(racer)
+    assert result.samplers == list(race.DEFAULT_IMAGE_SAMPLERS) and result.step_counts == list(race.DEFAULT_IMAGE_STEPS)
     assert result.n == 4 and len(result.cells) == 12 and all(c.samples.shape[0] == 4 for c in result.cells)
 
 
 def test_a_flow_model_races_with_its_own_ode_samplers(tiny_flow):
-    racer = R.toy_racer(tiny_flow)
+    racer = racers.toy_racer(tiny_flow)
     assert racer.flow and racer.samplers == ["euler", "heun"]
-    result = R.race(racer, step_counts=[2, 4], n=200)
+    result = race.race(racer, step_counts=[2, 4], n=200)
     assert [(c.sampler, c.num_steps, c.nfe) for c in result.cells] == [("euler", 2, 2), ("euler", 4, 4),
                                                                          ("heun", 2, 3), ("heun", 4, 7)]
     with pytest.raises(ValueError, match="unknown sampler 'ddim'.*euler or heun"):
-        R.plan_race(racer, ["ddim"], [4])
+        race.plan_race(racer, ["ddim"], [4])
 
 
 def test_stop_keeps_the_finished_cells_and_progress_counts_calls():
-    racer = R.exact_racer("bimodal", make_schedule("linear", 100))
+    racer = racers.exact_racer("bimodal", make_schedule("linear", 100))
     seen = []
 
     def on_progress(done, total, text):
         seen.append((done, total))
 
-    result = R.race(racer, ["ddim", "euler", "dpmpp_2m"], [5, 10], n=200, on_progress=on_progress,
+    result = race.race(racer, ["ddim", "euler", "dpmpp_2m"], [5, 10], n=200, on_progress=on_progress,
                     should_stop=lambda: len(seen) >= 12)
     assert result.stopped and "stopped" in result.note
     assert 1 <= len(result.cells) < 6 and result.cells[-1].stopped        # the running cell ended part-way
@@ -225,14 +225,14 @@ def test_a_cell_that_fails_is_reported_and_the_race_goes_on():
     def broken(x, t):
         return torch.full_like(x, float("nan")) if float(t[0]) > 50 else torch.zeros_like(x)
 
-    racer = R.Racer("broken", "toy", broken, schedule, "epsilon", (2,), reference="moons")
-    result = R.race(racer, ["ddim"], [2, 5], n=50, spacing="trailing")
+    racer = racers.Racer("broken", "toy", broken, schedule, "epsilon", (2,), reference="moons")
+    result = race.race(racer, ["ddim"], [2, 5], n=50, spacing="trailing")
     assert len(result.cells) == 2 and all("NaN" in c.error for c in result.cells)
 
 
 def test_best_picks_the_lowest_quality_within_a_budget():
-    res = R.RaceResult("x", "toy", cells=[R.Cell("a", 5, 5, quality=2.0), R.Cell("b", 5, 9, quality=1.2),
-                                          R.Cell("c", 20, 20, quality=math.inf), R.Cell("d", 3, 3, quality=3.0)])
+    res = race.RaceResult("x", "toy", cells=[racers.Cell("a", 5, 5, quality=2.0), racers.Cell("b", 5, 9, quality=1.2),
+                                          racers.Cell("c", 20, 20, quality=math.inf), racers.Cell("d", 3, 3, quality=3.0)])
     assert res.best(5).sampler == "a" and res.best(10).sampler == "b" and res.best().sampler == "b"
     assert res.best(2) is None
 
@@ -244,19 +244,19 @@ def test_best_picks_the_lowest_quality_within_a_budget():
     (["ddim"], [1, 2, 3, 4, 5, 6, 7], "over the race's limit of 6"),
     (["dpmpp_2m"], [100], "repeats timesteps")])
 def test_plan_race_refuses_bad_input(samplers, steps, match):
-    racer = R.exact_racer("gaussians8", make_schedule("linear", 100))
+    racer = racers.exact_racer("gaussians8", make_schedule("linear", 100))
     with pytest.raises(ValueError, match=match):
-        R.plan_race(racer, samplers, steps, "leading")
+        race.plan_race(racer, samplers, steps, "leading")
 
 
 def test_races_over_the_limits_are_refused_before_they_start():
-    racer = R.exact_racer("gaussians8", make_schedule("linear", 100))
-    with pytest.raises(R.RaceTooLarge, match="points per run"):
-        R.race(racer, ["ddim"], [5], n=R.MAX_TOY_POINTS + 1)
-    with pytest.raises(R.RaceTooLarge, match=r"over the lab's 0 s limit"):
-        R.race(racer, ["ddim"], [5], n=100, limit_s=1e-9)
+    racer = racers.exact_racer("gaussians8", make_schedule("linear", 100))
+    with pytest.raises(race.RaceTooLarge, match="points per run"):
+        race.race(racer, ["ddim"], [5], n=race.MAX_TOY_POINTS + 1)
+    with pytest.raises(race.RaceTooLarge, match=r"over the lab's 0 s limit"):
+        race.race(racer, ["ddim"], [5], n=100, limit_s=1e-9)
     with pytest.raises(ValueError, match="not a Gaussian mixture"):
-        R.exact_racer("moons")
+        racers.exact_racer("moons")
 
 
 # --- break it ------------------------------------------------------------------------------------------------------

@@ -5,10 +5,9 @@ import pytest
 import torch
 
 from diffusion import SAMPLERS, make_schedule, sample
-from diffusion.exact import GaussianMixture, MemorisingDenoiser, alpha_bar_at
+from diffusion.exact import GaussianMixture, MemorisingDenoiser
 from diffusion.parameterization import convert
-from diffusion.samplers.timesteps import interp_sigma
-from diffusion.toy.flow import flow_sample
+from diffusion.samplers.flow import flow_sample
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
@@ -90,18 +89,6 @@ def test_memorising_denoiser_returns_the_nearest_point_at_tiny_noise_and_the_mea
     x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     out = sample(m.model(s), s, x_T, sampler="ddim", num_steps=100).x0
     assert torch.cdist(out, pts).min(1).values.max() < 1e-2
-
-
-def test_alpha_bar_at_agrees_with_the_schedule_and_the_samplers_interpolation():
-    s = make_schedule("cosine", 1000)
-    t = torch.tensor([0.0, 17.0, 999.0])
-    torch.testing.assert_close(alpha_bar_at(s, t), s.alphas_cumprod[[0, 17, 999]])
-    sigmas = s.sigmas
-    for frac in (3.25, 500.5, 978.58):
-        sigma = interp_sigma(sigmas, frac)
-        assert alpha_bar_at(s, frac).item() == pytest.approx(1 / (1 + sigma**2), rel=1e-12)
-    with pytest.raises(ValueError, match="timesteps must lie in"):
-        alpha_bar_at(s, 1000.0)
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])

@@ -113,7 +113,7 @@ def test_device_is_cuda_where_cuda_is_available(monkeypatch):
 
 
 def test_the_image_labs_zero_gpu_path_pickles_and_gives_the_cpu_paths_run(monkeypatch, tmp_path):
-    """On ZeroGPU sample/restore go through ui.image_tab._run_on_gpu, whose arguments and result cross a process
+    """On ZeroGPU sample/restore go through ui.image.handlers._run_on_gpu, whose arguments and result cross a process
     boundary by pickle: check they pickle, and that the run equals the CPU path's (same seed, same images)."""
     import pickle
 
@@ -121,9 +121,9 @@ def test_the_image_labs_zero_gpu_path_pickles_and_gives_the_cpu_paths_run(monkey
 
     from diffusion import hub
     from tests.tiny_unet import make_checkpoint
-    from ui import image_tab
+    from ui.image import handlers as image_handlers
 
-    monkeypatch.setattr(hub, "BUNDLED_DIR", make_checkpoint(tmp_path / "tiny", channels=1, size=8, attention=False))
+    monkeypatch.setattr(hub.loading, "BUNDLED_DIR", make_checkpoint(tmp_path / "tiny", channels=1, size=8, attention=False))
     hub.clear_cache()
     calls = []
 
@@ -131,15 +131,15 @@ def test_the_image_labs_zero_gpu_path_pickles_and_gives_the_cpu_paths_run(monkey
         kind, model_id, args, kwargs = pickle.loads(pickle.dumps((kind, model_id, args, kwargs)))
         calls.append(kind)
         return pickle.loads(pickle.dumps(run_on_gpu(kind, model_id, args, kwargs)))
-    run_on_gpu = image_tab._run_on_gpu
+    run_on_gpu = image_handlers._run_on_gpu
     no_progress = lambda *a, **k: None  # noqa: E731
     try:
-        cpu = image_tab.sample_images(None, "ddim", 4, 7, 2, 0.0, progress=no_progress)[0].run
-        cpu_restore = image_tab.restore(None, t_start=50, steps=3, progress=no_progress)[0].restore
-        monkeypatch.setattr(image_tab, "on_zero_gpu", lambda: True)
-        monkeypatch.setattr(image_tab, "_run_on_gpu", through_pickle)
-        zero = image_tab.sample_images(None, "ddim", 4, 7, 2, 0.0, progress=no_progress)[0].run
-        zero_restore = image_tab.restore(None, t_start=50, steps=3, progress=no_progress)[0].restore
+        cpu = image_handlers.sample_images(None, "ddim", 4, 7, 2, 0.0, progress=no_progress)[0].run
+        cpu_restore = image_handlers.restore(None, t_start=50, steps=3, progress=no_progress)[0].restore
+        monkeypatch.setattr(image_handlers, "on_zero_gpu", lambda: True)
+        monkeypatch.setattr(image_handlers, "_run_on_gpu", through_pickle)
+        zero = image_handlers.sample_images(None, "ddim", 4, 7, 2, 0.0, progress=no_progress)[0].run
+        zero_restore = image_handlers.restore(None, t_start=50, steps=3, progress=no_progress)[0].restore
     finally:
         hub.clear_cache()
     assert calls == ["sample", "restore"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ui import gradio_cache
+from ui.serving import gradio_cache
 
 
 def test_write_atomic_keeps_a_complete_file_and_replaces_a_short_one(tmp_path):

@@ -141,13 +141,13 @@ def test_bundled_aliases_and_urls():
 
 
 def test_missing_bundled_model_says_so(monkeypatch, tmp_path):
-    monkeypatch.setattr(hub, "BUNDLED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(hub.loading, "BUNDLED_DIR", tmp_path / "absent")
     with pytest.raises(hub.HubError, match="bundled model is missing"):
         hub.load_model()
 
 
 def test_bundled_model_is_cached_and_shared(monkeypatch, grey_ckpt):
-    monkeypatch.setattr(hub, "BUNDLED_DIR", grey_ckpt)
+    monkeypatch.setattr(hub.loading, "BUNDLED_DIR", grey_ckpt)
     m1, m2 = hub.load_model(), hub.load_model("bundled")
     assert m1 is m2 and hub.peek(hub.BUNDLED_ID) is m1 and hub.peek("nobody/else") is None
 
@@ -173,7 +173,7 @@ def test_hub_pipeline_layout(fake_hub, tmp_path):
 
 
 def test_cache_keeps_a_couple_of_models(fake_hub, tmp_path, monkeypatch, grey_ckpt):
-    monkeypatch.setattr(hub, "CACHE_SIZE", 2)
+    monkeypatch.setattr(hub.loading, "CACHE_SIZE", 2)
     for name in ("a/one", "a/two", "a/three"):
         fake_hub.add(name, grey_ckpt)
         hub.load_model(name, measure=False)

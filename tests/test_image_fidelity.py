@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from diffusion import hub
-from diffusion.image_sampling import generate
+from diffusion.labs.image_runs import generate
 from tests.tiny_unet import make_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py

@@ -1,13 +1,12 @@
-"""diffusion.image_sampling: recorded runs (frames, labels, memory), the time guard, Stop, SDEdit, forward frames."""
+"""diffusion.labs.image_runs: recorded runs (frames, labels, memory), the time guard, Stop, SDEdit, forward frames."""
 import numpy as np
 import pytest
 import torch
 
 from diffusion import hub
 from diffusion.forward import q_sample
-from diffusion.image_sampling import (MAX_BATCH, RunTooLong, check_run, forward_frames, generate, model_calls,
-                                      sdedit)
-from diffusion.samplers import SAMPLERS
+from diffusion.labs.image_runs import MAX_BATCH, RunTooLong, check_run, forward_frames, generate, sdedit
+from diffusion.samplers import SAMPLERS, model_calls
 from tests.tiny_unet import make_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
@@ -33,7 +32,7 @@ def test_every_sampler_runs_and_model_calls_are_predicted(model, sampler):
 
 def test_frames_hold_the_actual_states(model):
     """Frame k (counted from the noisy end) is x_t before step k: the last frame is x_T itself."""
-    from diffusion.image_sampling import initial_noise
+    from diffusion.labs.image_runs import initial_noise
     from diffusion.images import tensor_to_uint8
     run = generate(model, "ddim", 10, seed=4, batch=3)
     x_T, _ = initial_noise(model, 3, 4)
@@ -89,7 +88,7 @@ def test_stop_returns_the_run_so_far(model):
 
 
 def test_deadline_stops_a_run_on_a_busy_machine(model, monkeypatch):
-    import diffusion.image_sampling as S
+    import diffusion.labs.image_runs as S
     monkeypatch.setattr(S, "HARD_STOP_FACTOR", 0.0)
     monkeypatch.setattr(hub.ImageModel, "estimate_seconds", lambda self, batch, calls: 0.0)
     run = generate(model, "ddpm", 50, seed=0, batch=1)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from ui import lifecycle
+from ui.serving import lifecycle
 
 
 def holder_with(session_hash: str, closed: bool):

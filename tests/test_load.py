@@ -1,4 +1,4 @@
-"""The classroom load test (bench/load_test.py) at a small N against the app launched in-process (issue 6).
+"""The classroom load test (bench/load_test.py) at a small N against the app launched in-process.
 
 Asserted: every visitor completes, none gets content that is not its own, and once their clients are closed the
 server releases their session state. Latency is reported by the benchmark, never asserted here (the CI machine
@@ -20,7 +20,7 @@ N = 5
 @pytest.fixture
 def quick_release(monkeypatch):
     """Closed tabs released after 1 s instead of a minute, so the test need not wait."""
-    from ui import lifecycle
+    from ui.serving import lifecycle
     monkeypatch.setattr(lifecycle, "CLOSED_TTL_S", 1.0)
 
 
@@ -54,10 +54,11 @@ def test_a_visitor_shown_someone_elses_frame_is_reported_as_cross_talk(app_serve
 def test_five_concurrent_visitors_complete_get_their_own_results_and_are_released(app_server, tmp_path,
                                                                                    quick_release):
     from diffusion import hub
-    from ui import image_tab, toy_session
+    from ui.image import session as image_tab
+    from ui.toy import session as toy_session
     unload = [d for d in app_server.demo.fns.values() if any(t[1] == "unload" for t in d.targets)]
     assert unload, "app.build_demo() must call ui.lifecycle.release_closed_sessions(demo)"
-    image = (hub.BUNDLED_DIR / "config.json").is_file()   # the bundled MNIST model (CI has it)
+    image = (hub.loading.BUNDLED_DIR / "config.json").is_file()   # the bundled MNIST model (CI has it)
     toy_before, image_before = live(toy_session.SESSIONS), live(image_tab.SESSIONS)
 
     report = L.run_load(app_server.url, N, train_steps=150, image_steps=3, image=image, timeout_s=600,

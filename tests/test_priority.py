@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ui.priority import NICE, in_background, lower_priority
+from ui.serving.priority import NICE, in_background, lower_priority
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 

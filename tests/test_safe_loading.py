@@ -1,4 +1,4 @@
-"""Safe model loading (issue 6, item 4): guards that keep it safe as the code changes.
+"""Safe model loading: guards that keep it safe as the code changes.
 
 The refusals themselves (pickle-only weights, wrong classes, sizes, private/gated/missing repos, malformed ids) are
 tested in test_hub.py and, through the app, in test_bad_input.py."""
@@ -13,7 +13,7 @@ from diffusion import hub
 from tests.tiny_unet import make_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted([ROOT / "app.py", *(ROOT / "ui").glob("*.py"), *(ROOT / "diffusion").rglob("*.py")])
+SOURCES = sorted([ROOT / "app.py", *(ROOT / "ui").rglob("*.py"), *(ROOT / "diffusion").rglob("*.py")])
 
 
 @pytest.mark.parametrize("pattern, why", [
@@ -30,7 +30,9 @@ def test_no_source_file_does_what_safe_loading_forbids(pattern, why):
 
 def test_the_ui_reaches_checkpoints_only_through_hub_load_model():
     """load_folder takes a path: only hub.load_model's bundled name may reach it, never the UI."""
-    for p in (ROOT / "ui").glob("*.py"):
+    files = list((ROOT / "ui").rglob("*.py"))
+    assert len(files) > 20                                               # the whole UI, subpackages included
+    for p in files:
         assert not re.search(r"\bload_folder\b", p.read_text()), p.name   # (gradio's get_upload_folder is fine)
 
 
@@ -50,7 +52,7 @@ def test_weights_are_read_as_safetensors_from_local_files_only(monkeypatch, tmp_
 
 def test_the_servers_token_is_never_sent_and_sizes_are_capped():
     assert hub.MAX_DOWNLOAD_BYTES <= 400 * 2**20
-    text = (ROOT / "diffusion" / "hub.py").read_text()
+    text = "".join(p.read_text() for p in (ROOT / "diffusion" / "hub").glob("*.py"))
     calls = re.findall(r"(model_info|hf_hub_download)\(([^)]*)\)", text)
     assert calls and all("token=False" in args for _, args in calls), calls
 

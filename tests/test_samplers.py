@@ -59,17 +59,26 @@ def test_contract(sampler, dtype):
         return MODEL(x, t)
 
     calls = []
-    traj = sample(model, SCHED, x_T, sampler, 8, gen(1), callback=lambda *a: calls.append(a))
+    traj = sample(model, SCHED, x_T, sampler, 8, gen(1), callback=calls.append)
     assert traj.x0.shape == x_T.shape and traj.x0.dtype == dtype and torch.isfinite(traj.x0).all()
     assert traj.nfe == expected_nfe(sampler, 8) == len(seen) and not traj.stopped
     assert traj.xs.shape == (9, 32, 2) and torch.equal(traj.xs[0], x_T) and torch.equal(traj.xs[-1], traj.x0)
     assert traj.x0_preds.shape == (traj.nfe, 32, 2)
     assert traj.timesteps.dtype == torch.float64 and traj.timesteps.shape == (8,)
     assert (traj.timesteps[1:] < traj.timesteps[:-1]).all() and traj.timesteps.min() >= 0
-    assert [c[0] for c in calls] == list(range(8)) and all(c[1] == 8 for c in calls)
-    for step, _, x_t, x0_pred in calls:
-        assert torch.equal(x_t, traj.xs[step + 1])
-    assert torch.equal(calls[-1][3], traj.x0_preds[-1])
+    # one Step record per step: where it starts (t, level, the x_t the model saw, its x0 and eps), where it ends
+    assert [c.step for c in calls] == list(range(8)) and all(c.total == 8 for c in calls)
+    assert [c.t for c in calls] == traj.timesteps.tolist() and [c.nfe for c in calls][-1] == traj.nfe
+    firsts = [0] + [c.nfe for c in calls[:-1]]                   # index of each step's first model call
+    for c, k in zip(calls, firsts):
+        assert torch.equal(c.x, traj.xs[c.step + 1])
+        assert torch.equal(c.x0_pred, traj.x0_preds[k])
+        ab = float(SCHED.alpha_bar_at(c.t))
+        assert c.a == pytest.approx(ab**0.5, rel=1e-9) and c.alpha_bar == pytest.approx(ab, rel=1e-9)
+        # the record is self-consistent: x_t = a x0 + s eps (DDPM eq. 4), to float precision
+        torch.testing.assert_close(c.a * c.x0_pred + c.s * c.eps_pred, c.x_t, rtol=1e-4, atol=1e-4)
+        if c.step > 0:
+            torch.testing.assert_close(c.x_t, traj.xs[c.step], rtol=1e-5, atol=1e-5)
     again = sample(MODEL, SCHED, x_T, sampler, 8, gen(1))        # same seed -> same result
     assert torch.equal(again.x0, traj.x0)
     other = sample(MODEL, SCHED, x_T, sampler, 8, gen(2))
@@ -82,8 +91,8 @@ def test_contract(sampler, dtype):
 def test_stop_sampling_from_the_callback(sampler):
     x_T = torch.randn(16, 2, generator=gen(3))
 
-    def stop_after_three(step, total, x_t, x0_pred):
-        if step == 2:
+    def stop_after_three(step):
+        if step.step == 2:
             raise StopSampling
 
     traj = sample(MODEL, SCHED, x_T, sampler, 10, gen(4), callback=stop_after_three)
@@ -301,3 +310,16 @@ def test_epsilon_on_zero_terminal_snr_is_refused():
 def test_schedule_must_be_a_schedule():
     with pytest.raises(ValueError, match="Schedule"):
         sample(MODEL, SCHED.betas, X, "ddim", 5)
+
+
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
+def test_grad_flows_through_the_model_only_when_asked(sampler):
+    # posterior sampling (DPS) differentiates through the network: grad=True leaves autograd on for the whole run
+    x_T = torch.randn(8, 2, generator=gen(9), requires_grad=True)
+    traj = sample(MODEL, SCHED, x_T, sampler, 4, gen(10), grad=True, record=False)
+    assert traj.x0.requires_grad
+    traj.x0.sum().backward()
+    assert x_T.grad is not None and torch.isfinite(x_T.grad).all() and x_T.grad.abs().sum() > 0
+    plain = sample(MODEL, SCHED, x_T, sampler, 4, gen(10), record=False)
+    assert not plain.x0.requires_grad                     # the default run builds no graph
+    torch.testing.assert_close(plain.x0, traj.x0.detach())

@@ -1,6 +1,6 @@
 """Numerical contract: each sampler equals its diffusers scheduler on the same model, betas, spacing and steps.
 
-Criterion (issue 2): max |ours - diffusers| of the final sample <= 1e-4 * max(1, max |diffusers' sample|).
+Criterion: max |ours - diffusers| of the final sample <= 1e-4 * max(1, max |diffusers' sample|).
 Two models: a fixed random tiny MLP of (x, t), and the exact denoiser of Gaussian data (analytic epsilon).
 """
 import itertools

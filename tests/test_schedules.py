@@ -1,6 +1,8 @@
 """Schedules: equal to diffusers' DDPMScheduler betas, internally consistent, zero-terminal-SNR rescaling, bad input."""
 import math
 
+import numpy as np
+
 import pytest
 import torch
 from diffusers import DDPMScheduler
@@ -107,3 +109,36 @@ def test_bad_options(kwargs, match):
 def test_bad_betas(betas):
     with pytest.raises(ValueError, match="betas"):
         Schedule.from_betas(betas)
+
+
+def test_alpha_bar_at_is_exact_at_integers_and_follows_the_samplers_sigma_between():
+    s = make_schedule("cosine", 1000)
+    t = torch.tensor([0.0, 17.0, 999.0])
+    assert torch.equal(s.alpha_bar_at(t), s.alphas_cumprod[[0, 17, 999]])
+    for frac in (3.25, 500.5, 978.58):
+        sigma = np.interp(frac, np.arange(1000), s.sigmas.numpy())      # diffusers' Euler: np.interp over sigmas
+        assert float(s.sigma_at(frac)) == pytest.approx(sigma, rel=1e-12)
+        assert float(s.alpha_bar_at(frac)) == pytest.approx(1 / (1 + sigma**2), rel=1e-12)
+    with pytest.raises(ValueError, match=r"timesteps must lie in \[0, 999\]"):
+        s.alpha_bar_at(1000.0)
+    with pytest.raises(ValueError, match=r"timesteps must lie in \[0, 999\]"):
+        s.sigma_at(-0.5)
+
+
+def test_zero_terminal_snr_end_is_exact_at_the_integer_and_finite_between():
+    # the last step has alpha_bar 0 (sigma inf); the sigma-space samplers step on a table clamped at 2**-24, and
+    # every fractional lookup uses that same table, so no view of the schedule interpolates towards infinity
+    z = make_schedule("linear", 1000, rescale_zero_terminal_snr=True)
+    assert float(z.alpha_bar_at(999)) == 0.0 and torch.isinf(z.sigmas[-1])
+    assert float(z.sigma_at(999)) == pytest.approx((1 - 2.0**-24) ** 0.5 / 2.0**-12, rel=1e-9)
+    # (the clamp makes sigma_999 ~ 4096 smaller than sigma_998 ~ 1.5e4: diffusers' quirk, reproduced on purpose)
+    mid_sigma = 0.5 * float(z.ode_sigmas[998] + z.ode_sigmas[999])
+    assert float(z.sigma_at(998.5)) == pytest.approx(mid_sigma, rel=1e-12)
+    assert float(z.alpha_bar_at(998.5)) == pytest.approx(1 / (1 + mid_sigma**2), rel=1e-12)
+
+
+def test_sigma_and_alpha_bar_convert_both_ways():
+    from diffusion import alpha_bar_from_sigma, sigma_from_alpha_bar
+    ab = torch.tensor([0.999, 0.5, 1e-4], dtype=torch.float64)
+    torch.testing.assert_close(alpha_bar_from_sigma(sigma_from_alpha_bar(ab)), ab, rtol=1e-12, atol=0)
+    assert sigma_from_alpha_bar(0.5) == pytest.approx(1.0) and alpha_bar_from_sigma(0.0) == 1.0

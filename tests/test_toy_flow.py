@@ -5,7 +5,7 @@ import torch
 from diffusion import StopSampling, Trajectory, toy
 from diffusion.exact import GaussianMixture
 from diffusion.metrics import quality
-from diffusion.toy.flow import flow_path, flow_sample, flow_velocity_target
+from diffusion.samplers.flow import flow_path, flow_sample, flow_velocity_target
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
@@ -74,9 +74,12 @@ def test_diffusion_samplers_are_refused_for_flow_models(flow_model):
 
 
 def test_stop_and_record_false(flow_model):
-    def cb(step, total, x, x0_pred):
-        assert total == 10 and x.shape == x0_pred.shape == (50, 2)
-        if step == 3:
+    def cb(step):
+        assert step.total == 10 and step.x.shape == step.x0_pred.shape == (50, 2)
+        # the flow path x_t = (1 - t) x0 + t eps: the record's level and its x0 / eps agree with it
+        assert (step.a, step.s) == pytest.approx((1 - step.t, step.t))
+        torch.testing.assert_close(step.a * step.x0_pred + step.s * step.eps_pred, step.x_t)
+        if step.step == 3:
             raise StopSampling
     traj = flow_model.sample(50, num_steps=10, callback=cb)
     assert traj.stopped and len(traj.timesteps) == 4 and traj.nfe == 4

@@ -190,8 +190,8 @@ def test_bad_sample_requests(moons_model):
 
 
 def test_stop_sampling_from_the_callback(moons_model):
-    def cb(step, total, x, x0_pred):
-        if step == 2:
+    def cb(step):
+        if step.step == 2:
             raise StopSampling
     traj = moons_model.sample(100, sampler="ddim", num_steps=10, callback=cb)
     assert traj.stopped and len(traj.timesteps) == 3

@@ -1,13 +1,11 @@
-"""Diffusion Lab's user interface: Gradio tabs that wire the ``diffusion`` core to the page.
+"""Diffusion Lab's user interface: one package per lab, each wiring a back-end of ``diffusion.labs`` to the page.
 
-``app.py`` builds the Blocks from the tabs here. Modules only wire, format and draw; the maths is in ``diffusion``.
+``app.py`` builds the Blocks from the tabs here. Modules only lay out, wire, format and draw; the maths is in
+``diffusion``, reached through ``diffusion.labs``.
 
-* ``common``      shared helpers: frame encoding, the client-side scrubber (HTML + JS), GIF export, input checks
-* ``toy_tab``     the Toy lab tab: layout, events and the ``/toy_*`` API endpoints
-* ``toy_session`` per-visitor state and the start-up default model shared by every visitor
-* ``toy_runs``    recording a toy sampling run (forward, reverse, x̂₀, fields, exact run) as arrays
-* ``toy_views``   drawing a recorded run's frames; ``toy_render`` the numpy/PIL rasteriser under it
-* ``toy_figures`` the static views: diffusion vs flow matching, the 1-D density with ODE/SDE paths
-* ``toy_text``    the Toy lab's explanations and equations (Markdown with LaTeX)
-* ``image_tab``   the Image lab tab (issue 4); ``compare_tab`` the Compare tab (issue 5)
+* ``toy/``, ``image/``, ``compare/``  one tab each: ``tab`` (layout and wiring), ``handlers`` (named API endpoints),
+  ``session`` (a visitor's state), drawing and text
+* ``widgets/``  what the tabs share on the page: the scrubber, the canvas rasteriser, pictures, inputs, exports
+* ``serving/``  sessions, streamed jobs, CPU priorities, session release, Gradio's file cache
+* ``gpu``       the ZeroGPU wrapper (``@gpu``): imported first by ``app.py``
 """

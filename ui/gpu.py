@@ -1,4 +1,4 @@
-"""Heavy work on a Hugging Face ZeroGPU Space's GPU, and unchanged everywhere else (issue 6, item 5).
+"""Heavy work on a Hugging Face ZeroGPU Space's GPU, and unchanged everywhere else.
 
 ``gpu(fn)`` is ``spaces.GPU(fn)`` when the ``spaces`` package is importable *and* the process runs on a ZeroGPU
 Space (``SPACES_ZERO_GPU=true``, set by Hugging Face); everywhere else (a CPU Space, a laptop, CI) it returns

@@ -1,12 +1,12 @@
 """Samplers in the variance-preserving scale over integer timesteps: DDPM (ancestral) and DDIM.
 
-Each is a generator: ``for t, x, x0_pred in ddpm(...)`` yields after every step the timestep it started from,
-the new x (VP scale) and the step's x0_pred. ``diffusion.sample`` drives it and records the trajectory.
+Each is a generator: ``for t, x in ddpm(...)`` yields after every step the timestep it started from and
+the new x (VP scale). ``diffusion.sample`` drives it and records the trajectory.
 """
 from __future__ import annotations
 
 from ..forward import posterior_coefficients
-from .common import alpha_bar_at, randn
+from .common import alpha_bar_or_one, randn
 from .timesteps import discrete_timesteps
 
 
@@ -16,7 +16,7 @@ def ddpm(model, schedule, x, num_steps, generator=None, *, timestep_spacing="lea
     ts = discrete_timesteps(schedule.num_timesteps, num_steps, timestep_spacing)
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1  # the next timestep visited; -1 = alpha_bar 1 (clean data)
-        ab_t, ab_prev = alpha_bar_at(schedule, t), alpha_bar_at(schedule, t_prev)
+        ab_t, ab_prev = alpha_bar_or_one(schedule, t), alpha_bar_or_one(schedule, t_prev)
         x0_pred, _ = model(x, t, ab_t)                                     # DDPM eq. 15 (via the wrapper)
         coef_x0, coef_xt, beta_tilde = posterior_coefficients(ab_t, ab_prev)
         mean = coef_x0 * x0_pred + coef_xt * x                             # DDPM eq. 7: posterior mean
@@ -28,7 +28,7 @@ def ddpm(model, schedule, x, num_steps, generator=None, *, timestep_spacing="lea
             x = mean + var**0.5 * randn(x, generator)                      # Alg. 2 line 4
         else:
             x = mean
-        yield t, x, x0_pred
+        yield t, x
 
 
 def ddim(model, schedule, x, num_steps, generator=None, *, timestep_spacing="leading", eta=0.0):
@@ -39,7 +39,7 @@ def ddim(model, schedule, x, num_steps, generator=None, *, timestep_spacing="lea
         # Quirk (DDIMScheduler.step): the step goes to t - T // N, not to the next timestep in the list; they
         # differ for trailing/linspace spacing (the next call then starts from a slightly different level).
         t_prev = t - T // num_steps
-        ab_t, ab_prev = alpha_bar_at(schedule, t), alpha_bar_at(schedule, t_prev)  # set_alpha_to_one: ab_-1 = 1
+        ab_t, ab_prev = alpha_bar_or_one(schedule, t), alpha_bar_or_one(schedule, t_prev)  # set_alpha_to_one: ab_-1 = 1
         x0_pred, eps = model(x, t, ab_t)
         var = (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)            # DDIM eq. 16 with eta = 1
         sigma = eta * var**0.5
@@ -47,4 +47,4 @@ def ddim(model, schedule, x, num_steps, generator=None, *, timestep_spacing="lea
         if eta > 0:
             x_next = x_next + sigma * randn(x, generator)                  # eq. 12, last term
         x = x_next
-        yield t, x, x0_pred
+        yield t, x

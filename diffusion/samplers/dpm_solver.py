@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .common import sigmas_for_ode
+from ..schedules import alpha_bar_from_sigma
 from .timesteps import check_distinct, dpm_timesteps
 
 
@@ -16,18 +16,18 @@ def dpmpp_2m(model, schedule, x, num_steps, generator=None, *, timestep_spacing=
     """DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2), multistep with the previous x0_pred."""
     ts = dpm_timesteps(schedule.num_timesteps, num_steps, timestep_spacing)
     check_distinct(ts, "dpmpp_2m", timestep_spacing, num_steps)  # N = T would repeat t and divide by h = 0
-    table = sigmas_for_ode(schedule)
+    table = schedule.ode_sigmas
     sigmas = [float(table[t]) for t in ts] + [0.0]    # k-diffusion sigma (VE scale); 0 after the last step
     x0_prev, h_prev = None, None
     for i, t in enumerate(ts):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        x0_pred, _ = model(x, t, 1 / (1 + sigma**2))
+        x0_pred, _ = model(x, t, alpha_bar_from_sigma(sigma))
         if sigma_next == 0:
             # Quirk (lower_order_final / final_sigmas_type="zero"): the last step is first order, and a first-order
             # step to sigma 0 lands exactly on the denoised sample: x = x0_pred.
             x = x0_pred
         else:
-            alpha_next = 1 / (1 + sigma_next**2) ** 0.5
+            alpha_next = alpha_bar_from_sigma(sigma_next) ** 0.5
             h = math.log(sigma) - math.log(sigma_next)        # lambda_next - lambda
             if x0_prev is None:
                 D = x0_pred                                   # first step: DPM-Solver++(1) = DDIM (eq. 10)
@@ -35,8 +35,8 @@ def dpmpp_2m(model, schedule, x, num_steps, generator=None, *, timestep_spacing=
                 r = h_prev / h                                # Alg. 2: r_i = h_{i-1} / h_i
                 D = (1 + 1 / (2 * r)) * x0_pred - 1 / (2 * r) * x0_prev
             # x_next = (sigma_s_next / sigma_s) x - alpha_next (e^{-h} - 1) D   (Alg. 2; VP std sigma_s = sigma*alpha)
-            ratio = sigma_next * alpha_next / (sigma / (1 + sigma**2) ** 0.5)
+            ratio = sigma_next * alpha_next / (sigma * alpha_bar_from_sigma(sigma) ** 0.5)
             x = ratio * x - alpha_next * math.expm1(-h) * D
             h_prev = h
         x0_prev = x0_pred
-        yield t, x, x0_pred
+        yield t, x

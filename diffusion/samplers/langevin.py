@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..forward import posterior_coefficients
 from ..parameterization import score_from_eps
-from .common import alpha_bar_at, randn
+from .common import alpha_bar_or_one, randn
 from .timesteps import discrete_timesteps
 
 
@@ -28,7 +28,7 @@ def pc(model, schedule, x, num_steps, generator=None, *, timestep_spacing="leadi
     ts = discrete_timesteps(schedule.num_timesteps, num_steps, timestep_spacing)
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        ab_t, ab_prev = alpha_bar_at(schedule, t), alpha_bar_at(schedule, t_prev)
+        ab_t, ab_prev = alpha_bar_or_one(schedule, t), alpha_bar_or_one(schedule, t_prev)
         alpha_t = float(schedule.alphas[t])               # 1 - beta_t of the training chain, as Song et al.
         for _ in range(corrector_steps):                  # corrector: Langevin MCMC at level t (Alg. 5, lines 7-11)
             _, eps = model(x, t, ab_t)
@@ -41,4 +41,4 @@ def pc(model, schedule, x, num_steps, generator=None, *, timestep_spacing="leadi
         x = coef_x0 * x0_pred + coef_xt * x
         if t_prev >= 0:
             x = x + beta_tilde**0.5 * randn(x, generator)
-        yield t, x, x0_pred
+        yield t, x

@@ -7,16 +7,16 @@ Timesteps and sigmas follow diffusers' Euler/Heun/EulerAncestralDiscreteSchedule
 """
 from __future__ import annotations
 
-from .common import randn, sigmas_for_ode
-from .timesteps import interp_sigma, sigma_timesteps
+from ..schedules import alpha_bar_from_sigma
+from .common import randn
+from .timesteps import sigma_timesteps
 
 
 def _plan(schedule, num_steps, spacing):
     """Timesteps and sigmas (N+1, last 0) as the discrete Karras-style schedulers set them."""
     ts = sigma_timesteps(schedule.num_timesteps, num_steps, spacing)
     # Quirk: fractional timesteps take sigma by linear interpolation in sigma between integer timesteps.
-    table = sigmas_for_ode(schedule)
-    return ts, [interp_sigma(table, t) for t in ts] + [0.0]
+    return ts, [float(schedule.sigma_at(t)) for t in ts] + [0.0]
 
 
 def _initial_scale(sigma_max, spacing):
@@ -28,7 +28,7 @@ def _initial_scale(sigma_max, spacing):
 
 def _denoise(model, x, sigma, t):
     """D(x; sigma): the wrapped model called in the VP scale, x_t = x_sigma / sqrt(sigma^2 + 1)."""
-    alpha_bar = 1 / (1 + sigma**2)
+    alpha_bar = alpha_bar_from_sigma(sigma)
     x0_pred, _ = model(x * alpha_bar**0.5, t, alpha_bar)
     return x0_pred
 
@@ -46,7 +46,7 @@ def euler(model, schedule, x, num_steps, generator=None, *, timestep_spacing="li
         x0_pred = _denoise(model, x, sigma, t)
         d = (x - x0_pred) / sigma                     # dx/dsigma, Karras eq. 3
         x = x + d * (sigma_next - sigma)              # Alg. 1 line 5 (Euler step)
-        yield t, _to_vp(x, sigma_next), x0_pred
+        yield t, _to_vp(x, sigma_next)
 
 
 def heun(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace"):
@@ -66,7 +66,7 @@ def heun(model, schedule, x, num_steps, generator=None, *, timestep_spacing="lin
             x0_pred = _denoise(model, x_euler, sigma_next, ts[i + 1])
             d_prime = (x_euler - x0_pred) / sigma_next    # Alg. 1 line 7
             x = x + (d + d_prime) / 2 * dt                # Alg. 1 line 8 (trapezoidal rule)
-        yield t, _to_vp(x, sigma_next), x0_pred
+        yield t, _to_vp(x, sigma_next)
 
 
 def euler_ancestral(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace"):
@@ -86,4 +86,4 @@ def euler_ancestral(model, schedule, x, num_steps, generator=None, *, timestep_s
         x = x + d * (sigma_down - sigma)              # deterministic part: Euler to sigma_down
         noise = randn(x, generator)                   # diffusers draws noise on every step, the last included
         x = x + noise * sigma_up
-        yield t, _to_vp(x, sigma_next), x0_pred
+        yield t, _to_vp(x, sigma_next)

@@ -7,7 +7,6 @@ schedulers step for step. Every quirk is named where it happens.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 SPACINGS = ("leading", "trailing", "linspace")
 
@@ -72,12 +71,3 @@ def check_distinct(timesteps, sampler: str, spacing: str, num_steps: int) -> Non
     if len(set(timesteps)) != len(timesteps) or min(timesteps) < 0:
         raise ValueError(f"timestep_spacing {spacing!r} with num_steps={num_steps} repeats timesteps for sampler "
                          f"{sampler!r}; use fewer steps or another spacing")
-
-
-def interp_sigma(sigmas: torch.Tensor, t: float) -> float:
-    """sigma at a fractional timestep, linearly interpolated in sigma between integers (diffusers' np.interp)."""
-    lo = int(np.floor(t))
-    if lo >= len(sigmas) - 1:
-        return float(sigmas[-1])
-    w = t - lo
-    return float((1 - w) * sigmas[lo] + w * sigmas[lo + 1])

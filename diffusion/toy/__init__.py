@@ -7,7 +7,7 @@
 """
 from .data import (DATASETS, MAX_POINTS, dataset_dim, dataset_mixture, make_dataset,  # noqa: F401
                    points_from_image)
-from .flow import FLOW_SAMPLERS, flow_sample  # noqa: F401
+from ..samplers.flow import FLOW_SAMPLERS, flow_sample  # noqa: F401
 from .model import MLP, ToyModel  # noqa: F401
 from .train import DEFAULTS, OBJECTIVES, TrainingDiverged, fit  # noqa: F401
 

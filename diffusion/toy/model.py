@@ -102,8 +102,7 @@ class ToyModel:
         if x_t.ndim != 2 or x_t.shape[1] != self.dim:
             raise ValueError(f"x_t must have shape [batch, {self.dim}], got {tuple(x_t.shape)}")
         s = self.time_input(t).expand(len(x_t)) if torch.as_tensor(t).ndim == 0 else self.time_input(t)
-        with torch.no_grad():
-            return self.net(x_t.float(), s).to(x_t.dtype)
+        return self.net(x_t.float(), s).to(x_t.dtype)   # autograd as the caller has it (sample() turns it off)
 
     def to_data(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.data_std.to(x.dtype) + self.data_mean.to(x.dtype)
@@ -117,16 +116,14 @@ class ToyModel:
         Diffusion: any sampler of :data:`diffusion.SAMPLERS` with its options (eta, timestep_spacing, callback,
         record, ...); no sampler: the lab's default, :data:`diffusion.LAB_DEFAULT` (dpmpp_2m, 20 steps, leading);
         a named sampler without num_steps: its own default (T for ddpm and pc, else 50). Flow matching: "euler"
-        (default) or "heun" of :mod:`diffusion.toy.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``; xs and
+        (default) or "heun" of :mod:`diffusion.samplers.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``; xs and
         x0_preds are mapped to the data's space with the same affine map as the samples.
         """
-        from ..samplers import LAB_DEFAULT, sample as diffusion_sample
+        from ..samplers import LAB_DEFAULT, flow_sample, sample as diffusion_sample, seeded_noise
         from .data import MAX_POINTS
-        from .flow import flow_sample
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
             raise ValueError(f"n must be an integer in [1, {MAX_POINTS}], got {n!r}")
-        generator = torch.Generator().manual_seed(int(seed))
-        x_T = torch.randn(n, self.dim, generator=generator)
+        x_T, generator = seeded_noise((n, self.dim), seed)
         if self.objective == "flow_matching":
             unknown = sorted(set(options) - {"callback", "record"})
             if unknown:

@@ -7,17 +7,12 @@ squared error. Flow matching: t uniform in [0, 1], x_t = (1 - t) x_0 + t eps, ta
 Adam (Kingma & Ba 2015) with a cosine learning-rate decay to 0 (Loshchilov & Hutter 2017); optionally the sampled
 model is an exponential moving average of the weights (``ema_decay``; Polyak averaging, as in DDPM §4).
 
-Defaults (see :data:`DEFAULTS`) were chosen so that ``fit("moons")`` trains in a couple of seconds on a 2-core CPU and
-samples close to the data (``bench/bench_toy.py`` measures both). From sweeps on moons (quality of 10,000 full-length
-ddpm samples, ``diffusion.metrics.measure``): lr 2e-2 decayed to 0 beats 3e-3 and 1e-2 at equal steps; Fourier
-features of x (5 octaves) take a 64-wide, 3-deep MLP from ~1.5 to ~1.15-1.25 at no measurable cost; 800 steps of 512
-is where quality levels off (1000: ~1.13, 700: ~1.26, 500: ~1.6); weight averaging did not help.
-Why "linear" and not "cosine": the cosine schedule's last step is clipped at beta = 0.999, so alpha_bar_{T-1} ~ 2e-9
-and sigma_{T-1} ~ 2e4; every sampler that starts at t = T-1 (euler, heun, dpmpp_2m with diffusers' default "linspace"
-spacing) multiplies the epsilon-network's error there by sigma, and the samples blow up (quality 20 - 1e5 on moons,
-gmm1d and checkerboard), while "linear" (alpha_bar_{T-1} = 4e-5, sigma_{T-1} = 157) gives 0.9 - 2.1 with every
-sampler at its defaults on moons, gmm1d, checkerboard, text:HELLO, gaussians8 and swiss_roll (5,000 samples each).
-Cosine is fine with ddpm/ddim, v-prediction, or "leading" spacing.
+Defaults (see :data:`DEFAULTS`) were chosen so that ``fit("moons")`` trains in a couple of seconds on a 2-core CPU
+and samples close to the data; ``bench/bench_toy.py`` measures both, and ``bench/README.md`` keeps the sweeps behind
+each choice. Why "linear" and not "cosine": the cosine schedule's last step is clipped at beta = 0.999, so
+sigma_{T-1} ~ 2e4, and every sampler that starts at t = T-1 (euler, heun, dpmpp_2m with diffusers' default
+"linspace" spacing) multiplies the epsilon-network's error there by sigma; linear's sigma_{T-1} is ~157. Cosine is
+fine with ddpm/ddim, v-prediction, or "leading" spacing.
 """
 from __future__ import annotations
 
@@ -28,9 +23,10 @@ import numpy as np
 import torch
 
 from ..forward import q_sample
+from ..parameterization import v_from_x0_eps
+from ..samplers.flow import flow_path, flow_velocity_target
 from ..schedules import make_schedule
 from .data import MAX_POINTS, dataset_dim, make_dataset
-from .flow import flow_path, flow_velocity_target
 from .model import MLP, ToyModel
 
 __all__ = ["fit", "OBJECTIVES", "DEFAULTS", "TrainingDiverged"]
@@ -45,11 +41,11 @@ DEFAULTS = dict(
     depth=3,
     steps=800,
     batch_size=512,
-    lr=2e-2,                 # high, but decayed to 0 on a cosine; 10x lower needs ~2x the steps for the same quality
+    lr=2e-2,                 # high, but decayed to 0 on a cosine (the sweep: bench/README.md)
     ema_decay=0.0,           # weight averaging; 0 = off (with the decay to 0 it did not help the toy models)
     n_data=8000,             # points drawn when ``data`` is a name
     time_embedding=True,
-    fourier_octaves=5,       # Fourier features of x (NeRF-style); 0 = the plain MLP: quality ~1.5 instead of ~1.2
+    fourier_octaves=5,       # Fourier features of x (NeRF-style); 0 = the plain MLP
 )
 
 
@@ -168,7 +164,7 @@ def _target(objective, x0, eps, alpha_bar):
         return eps
     if objective == "sample":
         return x0
-    return alpha_bar.sqrt() * eps - (1 - alpha_bar).sqrt() * x0     # v, Salimans & Ho 2022 §4
+    return v_from_x0_eps(x0, eps, alpha_bar)                         # v, Salimans & Ho 2022 §4
 
 
 @torch.no_grad()

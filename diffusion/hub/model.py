@@ -1,0 +1,140 @@
+"""The pretrained image model as the samplers see it: ``model(x_t, t)``, its schedule, its scheduler's settings,
+and the cost model that predicts how long a run takes."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..samplers import options_for
+from ..schedules import Schedule
+
+__all__ = ["ImageModel", "measure_call_cost"]
+
+
+@dataclass(frozen=True, eq=False)
+class ImageModel:
+    """A pretrained image denoiser ``model(x_t, t)``, its noise schedule, and its scheduler's settings.
+
+    Shared read-only between sessions: nothing here changes after loading.
+    """
+
+    id: str
+    unet: torch.nn.Module
+    schedule: Schedule
+    prediction_type: str           # what the network predicts: epsilon, sample or v_prediction
+    variance_type: str             # DDPM reverse variance: fixed_small (beta_tilde) or fixed_large (beta)
+    clip_sample: bool              # clip x0_pred to [-clip_sample_range, clip_sample_range] while sampling
+    clip_sample_range: float
+    timestep_spacing: str          # how a scheduler picks inference timesteps: leading, trailing, linspace
+    steps_offset: int
+    set_alpha_to_one: bool         # DDIM: alpha_bar at the end of the last step is 1 (else alpha_bar_0)
+    sample_size: tuple[int, int]   # (height, width)
+    in_channels: int
+    num_parameters: int
+    download_bytes: int
+    scheduler_class: str
+    call_cost_s: tuple[float, float] = (0.0, 0.0)  # one network call takes a + b * batch seconds (measured at
+                                                   # load, then corrected by the runs' observed times: observe())
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network's prediction for x_t at timesteps t (float tensor [batch] or scalar), in x_t's dtype.
+
+        diffusers' pipelines pass t as an int64 scalar; UNet2DModel's sinusoidal embedding casts it to float32,
+        so integer-valued float t gives identical results. A learned (nn.Embedding) time embedding takes the
+        nearest integer timestep.
+        """
+        # the network may live on a GPU (ui.gpu moves it there inside a ZeroGPU call) while the samplers keep x_t,
+        # their noise and their generator on the CPU: inputs go to the network's device, the output comes back
+        # (the first parameter's device and dtype: diffusers' ``unet.device`` / ``unet.dtype`` walk every submodule,
+        # a measurable share of a small UNet's call; bench/README.md)
+        weight = next(self.unet.parameters())
+        device, dtype = weight.device, weight.dtype
+        t = torch.as_tensor(t, device=device)
+        if t.ndim == 0:
+            t = t.expand(x_t.shape[0])
+        if getattr(self.unet.config, "time_embedding_type", "positional") == "learned":
+            t = t.round().long().clamp(0, self.schedule.num_timesteps - 1)
+        x = x_t.to(device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        out = self.unet(x, t).sample          # autograd as the caller has it (the samplers turn it off)
+        return out.to(device=x_t.device, dtype=x_t.dtype).contiguous()
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        return (self.in_channels, *self.sample_size)
+
+    def estimate_seconds(self, batch: int, model_calls: int) -> float:
+        """Predicted wall time of ``model_calls`` network calls on ``batch`` images (from the measured cost)."""
+        a, b = self.call_cost_s
+        return model_calls * (a + b * batch)
+
+    def observe(self, batch: int, model_calls: int, seconds: float) -> None:
+        """Correct the cost estimate with a finished run's time (halfway, in log scale, towards what was seen).
+
+        A machine busy at load time, or busy now, should not fix the estimates for good. Runs shorter than 0.2 s
+        or than 5 calls are too noisy to learn from.
+        """
+        predicted = self.estimate_seconds(batch, model_calls)
+        if model_calls < 5 or seconds < 0.2 or predicted <= 0:
+            return
+        factor = min(max((seconds / predicted) ** 0.5, 0.25), 4.0)
+        a, b = self.call_cost_s
+        object.__setattr__(self, "call_cost_s", (a * factor, b * factor))
+
+    def sampler_options(self, sampler: str, eta: float = 0.0, timestep_spacing: str | None = None) -> dict:
+        """What to pass to ``diffusion.sample`` with ``sampler`` to reproduce this checkpoint's scheduler: for ddpm
+        and ddim its own spacing, variance and clipping (as diffusers' DDPM/DDIM pipelines use them); the other
+        samplers their diffusers defaults and no clipping, as diffusers' schedulers do. ``timestep_spacing``
+        overrides the spacing for every sampler that takes one."""
+        own = sampler in ("ddpm", "ddim")
+        options = options_for(sampler, eta=float(eta), variance_type=self.variance_type,
+                              timestep_spacing=timestep_spacing or (self.timestep_spacing if own else None))
+        clip = self.clip_sample if sampler in ("ddpm", "ddim", "pc") else False
+        return dict(options, prediction_type=self.prediction_type, clip_sample=clip,
+                    clip_sample_range=self.clip_sample_range)
+
+    def describe(self) -> str:
+        c, h, w = self.shape
+        mp = self.num_parameters / 1e6
+        text = (f"{self.id}: {w}x{h} {'grey' if c == 1 else 'RGB'}, {mp:.2g} M parameters, "
+                f"{self.schedule.num_timesteps} training steps ({self.schedule.name} betas), "
+                f"predicts {self.prediction_type}, variance {self.variance_type}, "
+                f"clip x0 {'on' if self.clip_sample else 'off'}")
+        if self.steps_offset:  # the core's timestep spacings follow diffusers with steps_offset = 0
+            text += f" (its steps_offset {self.steps_offset} is not applied)"
+        return text
+
+
+def measure_call_cost(model: ImageModel, batches=(1, 4)) -> tuple[float, float]:
+    """(a, b) with one network call on ``batch`` images taking about a + b * batch seconds.
+
+    Timed once per model at load (best of a few calls at two batch sizes, after a warm-up call).
+    """
+    def best(batch: int, repeats: int) -> float:
+        x = torch.zeros(batch, *model.shape)
+        t = torch.full((batch,), model.schedule.num_timesteps // 2, dtype=torch.float64)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x, t)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    with torch.no_grad():
+        return _fit(best, batches)
+
+
+def _fit(best, batches) -> tuple[float, float]:
+    best(batches[0], 1)  # warm-up
+    small = best(batches[0], 3)
+    cheap = small < 0.1
+    if cheap:
+        best(batches[1], 1)  # a new batch shape's first call builds its kernels: 3x a later call's time
+    large = best(batches[1], 3 if cheap else 1)
+    b = max((large - small) / (batches[1] - batches[0]), small / batches[0] * 0.25)
+    a = max(small - b * batches[0], 0.0)
+    return (a, b)
+
+

@@ -1,0 +1,111 @@
+"""The Compare tab: noise schedules side by side, timestep spacings, the sampler race, and "break it".
+
+``build_compare_tab()`` creates the components inside the current gr.Blocks / gr.Tab and wires the events to the
+handlers of :mod:`.handlers` (each a named API endpoint)."""
+from __future__ import annotations
+
+import gradio as gr
+
+from diffusion import SAMPLERS
+from diffusion.schedules import SCHEDULES
+from diffusion.labs import breakit, race
+from diffusion.toy import DATASETS
+
+from ..serving.session import SESSION_TTL_S, close_session
+from ..widgets.pictures import example_names
+from ..widgets.text import LATEX
+from .handlers import (DEFAULT_RACE, DEFAULT_SCHEDULES, DEFAULT_SPACING, MAX_T, MIN_T, break_it, compare_schedules,
+                       compare_spacing, run_race, stop_race)
+from .session import RACE_MODELS, RACE_SPACINGS, TOY_YOURS
+from .text import BREAK_MD, GRID_MD, INTRO_MD, RACE_MD, SCHEDULES_MD, SPACING_MD, TERMINAL_MD
+
+
+# --- layout and wiring -----------------------------------------------------------------------------------------------
+def build_compare_tab(toy_state=None) -> None:
+    """Create the Compare tab's components inside the current gr.Blocks / gr.Tab and wire their events.
+
+    ``toy_state``: the Toy lab's gr.State, if the app passes it, adds "your Toy-lab model" to the race."""
+
+    state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
+    gr.Markdown(INTRO_MD, latex_delimiters=LATEX)
+    with gr.Accordion("1 · Noise schedules", open=True):
+        gr.Markdown(SCHEDULES_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            sch = gr.CheckboxGroup(sorted(SCHEDULES), value=DEFAULT_SCHEDULES["schedules"], label="Schedules")
+            sch_T = gr.Slider(MIN_T, MAX_T, DEFAULT_SCHEDULES["T"], step=1, label="T (timesteps)")
+            sch_rescale = gr.Checkbox(DEFAULT_SCHEDULES["rescale"], label="also show the zero-terminal-SNR rescale")
+        with gr.Row():
+            examples = example_names()
+            sch_example = gr.Dropdown(examples, value=examples[0], label="Picture for the noised grid")
+            sch_data = gr.Dropdown(list(DATASETS), value=DEFAULT_SCHEDULES["data"], label="Toy data for the x_T check")
+            sch_seed = gr.Number(DEFAULT_SCHEDULES["seed"], precision=0, minimum=0, label="Noise seed")
+            sch_btn = gr.Button("Compare schedules", variant="primary", elem_id="cmp-sch-btn")
+        sch_curves = gr.Image(label="ᾱ_t, log-SNR(t), β_t", type="pil", format="png", interactive=False,
+                              elem_id="cmp-curves")
+        gr.Markdown(GRID_MD, latex_delimiters=LATEX)
+        sch_grid = gr.Image(label="The same picture and noise at the same t under each schedule", type="pil",
+                            format="png", interactive=False)
+        gr.Markdown(TERMINAL_MD, latex_delimiters=LATEX)
+        sch_md = gr.Markdown(elem_id="cmp-sch-md")
+        sch_table = gr.Dataframe(label="The last step", interactive=False, wrap=True)
+    with gr.Accordion("2 · Timestep spacing", open=True):
+        gr.Markdown(SPACING_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            sp_sampler = gr.Dropdown(list(SAMPLERS), value=DEFAULT_SPACING["sampler"], label="Sampler")
+            sp_steps = gr.Slider(1, 100, DEFAULT_SPACING["steps"], step=1, label="Steps (few)")
+            sp_schedule = gr.Dropdown(sorted(SCHEDULES), value=DEFAULT_SPACING["schedule"],
+                                      label="Schedule (T = 1000)")
+            sp_seed = gr.Number(DEFAULT_SPACING["seed"], precision=0, minimum=0, label="Seed")
+            sp_btn = gr.Button("Compare spacings", variant="primary", elem_id="cmp-sp-btn")
+        sp_md = gr.Markdown(elem_id="cmp-sp-md")
+        sp_visited = gr.Image(label="Which timesteps are visited", type="pil", format="png", interactive=False)
+        sp_table = gr.Dataframe(label="Per spacing", interactive=False, wrap=True)
+        sp_clouds = gr.Image(label="Samples per spacing (red) over the data (blue)", type="pil", format="png",
+                             interactive=False)
+    with gr.Accordion("3 · Sampler race", open=True):
+        gr.Markdown(RACE_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            models = RACE_MODELS + ([TOY_YOURS] if toy_state is not None else [])
+            r_model = gr.Dropdown(models, value=DEFAULT_RACE["model"], label="Model")
+            r_samplers = gr.CheckboxGroup(list(SAMPLERS), value=DEFAULT_RACE["samplers"], label="Samplers")
+        with gr.Row():
+            r_steps = gr.Textbox(DEFAULT_RACE["steps"], label=f"Step counts (≤ {race.MAX_STEP_COUNTS}, comma-separated)",
+                                 elem_id="cmp-race-steps")
+            r_spacing = gr.Dropdown(RACE_SPACINGS, value=DEFAULT_RACE["spacing"], label="Timestep spacing")
+            r_points = gr.Slider(100, race.MAX_TOY_POINTS, DEFAULT_RACE["points"], step=100, label="Points (toy)")
+            r_images = gr.Slider(1, race.MAX_IMAGES, DEFAULT_RACE["images"], step=1, label="Images (image model)")
+            r_seed = gr.Number(DEFAULT_RACE["seed"], precision=0, minimum=0, label="Seed (x_T)")
+        with gr.Row():
+            r_btn = gr.Button("Run the race", variant="primary", elem_id="cmp-race-btn")
+            r_stop = gr.Button("Stop", variant="stop", elem_id="cmp-race-stop")
+        r_md = gr.Markdown(elem_id="cmp-race-md")
+        r_clouds = gr.Image(label="Final samples: rows = samplers, columns = step counts", type="pil", format="png",
+                            interactive=False, elem_id="cmp-race-clouds")
+        with gr.Row():
+            r_plot = gr.Image(label="Quality against network calls", type="pil", format="png", interactive=False)
+            r_table = gr.Dataframe(label="Every run", interactive=False, elem_id="cmp-race-table")
+        r_png = gr.File(label="The race as a PNG figure", interactive=False, elem_id="cmp-race-png")
+    with gr.Accordion("4 · Break it", open=True):
+        gr.Markdown(BREAK_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            b_exp = gr.Radio(list(breakit.EXPERIMENTS), value="T too small", label="Mistake")
+            b_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+            b_btn = gr.Button("Break it", variant="primary", elem_id="cmp-break-btn")
+        b_md = gr.Markdown(latex_delimiters=LATEX, elem_id="cmp-break-md")
+        b_img = gr.Image(label="Right (left) vs broken (right), data in blue", type="pil", format="png",
+                         interactive=False, elem_id="cmp-break-img")
+
+    sch_btn.click(compare_schedules, [sch, sch_T, sch_rescale, sch_example, sch_data, sch_seed],
+                  [sch_curves, sch_grid, sch_table, sch_md], api_name="compare_schedules",
+                  concurrency_id="compare_light", concurrency_limit=2)
+    sp_btn.click(compare_spacing, [sp_sampler, sp_steps, sp_schedule, sp_seed],
+                 [sp_visited, sp_table, sp_clouds, sp_md],
+                 api_name="compare_spacing", concurrency_id="compare_heavy", concurrency_limit=1)
+    race_inputs = [state, r_model, r_samplers, r_steps, r_points, r_images, r_seed, r_spacing]
+    if toy_state is not None:
+        race_inputs.append(toy_state)
+    r_btn.click(run_race, race_inputs, [state, r_clouds, r_plot, r_table, r_md, r_png], api_name="race",
+                concurrency_id="compare_heavy", concurrency_limit=1)
+    r_stop.click(stop_race, state, state, api_name="race_stop", queue=False)
+    b_btn.click(break_it, [b_exp, b_seed], [b_img, b_md], api_name="break_it", concurrency_id="compare_heavy",
+                concurrency_limit=1)
