@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from diffusion import race as R  # noqa: E402
+from diffusion.labs import race, racers  # noqa: E402
 
 
 def timed(fn, repeats: int) -> tuple[float, list[float], object]:
@@ -53,19 +53,19 @@ def main() -> None:
     t0 = time.perf_counter()
     model = toy.fit("moons", seed=0)
     out["toy_fit_s"] = round(time.perf_counter() - t0, 2)
-    racer = R.toy_racer(model)
-    med, times, result = timed(lambda: R.race(racer, spacing="leading", limit_s=600), args.repeats)
+    racer = racers.toy_racer(model)
+    med, times, result = timed(lambda: race.race(racer, spacing="leading", limit_s=600), args.repeats)
     out["toy_race_s"], out["toy_race_runs_s"] = round(med, 2), [round(t, 2) for t in times]
     out["toy_race_calls"] = sum(c.nfe for c in result.cells)
     out["toy_race_quality"] = {f"{c.sampler}/{c.num_steps}": round(c.quality, 2) for c in result.cells}
 
-    from ui.compare import figures as F
-    ref = R.reference_points(racer, 1000, 0).numpy()
-    med, _, _ = timed(lambda: F.stack([F.race_clouds(result, ref), F.race_plot(result)]), args.repeats)
+    from ui.compare import figures
+    ref = racers.reference_points(racer, 1000, 0).numpy()
+    med, _, _ = timed(lambda: figures.stack([figures.race_clouds(result, ref), figures.race_plot(result)]), args.repeats)
     out["figures_s"] = round(med, 2)
 
-    exact = R.exact_racer("gaussians8")
-    med, times, result = timed(lambda: R.race(exact, spacing="leading", limit_s=600), args.repeats)
+    exact = racers.exact_racer("gaussians8")
+    med, times, result = timed(lambda: race.race(exact, spacing="leading", limit_s=600), args.repeats)
     out["exact_race_s"], out["exact_race_runs_s"] = round(med, 2), [round(t, 2) for t in times]
 
     from diffusion import hub
@@ -75,8 +75,8 @@ def main() -> None:
         out["image_race_s"] = None
         out["image_race_note"] = f"skipped: {exc}"
     else:
-        img = R.image_racer(image_model)
-        med, times, result = timed(lambda: R.race(img, spacing="leading", limit_s=600), args.repeats)
+        img = racers.image_racer(image_model)
+        med, times, result = timed(lambda: race.race(img, spacing="leading", limit_s=600), args.repeats)
         out["image_race_s"], out["image_race_runs_s"] = round(med, 2), [round(t, 2) for t in times]
         out["image_race_calls"] = sum(c.nfe for c in result.cells)
         out["image_race_spacing"] = "leading (the tab's default)"

@@ -131,7 +131,7 @@ def main(argv=None) -> dict:
         if demo is not None:
             demo.close()
             from ui.toy import session as toy_session
-            toy_session.DEFAULTS.join(timeout=600)
+            toy_session.SHARED.join(timeout=600)
     write(result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("samples_ms", "frames_seen")}))
     return result

@@ -560,10 +560,10 @@ def serve(port: int, stats_port: int, default_steps: int | None) -> None:
     demo = app.build_demo()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **app.launch_kwargs())
-    if not toy_session.DEFAULTS.wait(timeout=900) or toy_session.DEFAULTS.error:
-        print("FAILED default model", toy_session.DEFAULTS.error, flush=True)
+    if not toy_session.SHARED.wait(timeout=900) or toy_session.SHARED.error:
+        print("FAILED default model", toy_session.SHARED.error, flush=True)
         return
-    toy_session.DEFAULTS.join(timeout=900)   # the shared extra views too: start-up work must not count as load
+    toy_session.SHARED.join(timeout=900)   # the shared extra views too: start-up work must not count as load
 
     class Stats(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -581,7 +581,7 @@ def serve(port: int, stats_port: int, default_steps: int | None) -> None:
     sys.stdin.read()                       # until the parent closes our stdin (or exits)
     httpd.shutdown()
     demo.close()
-    toy_session.DEFAULTS.join(timeout=120)
+    toy_session.SHARED.join(timeout=120)
 
 
 def with_subprocess_server(fn, default_steps: int | None = None, start_timeout_s: float = 900.0):

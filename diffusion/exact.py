@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from .parameterization import check_prediction_type, eps_from_x0, score_from_eps, v_from_x0_eps
+from .parameterization import check_prediction_type, eps_from_x0, score_from_eps, v_from_x0_eps, velocity_from_x0
 
 __all__ = ["GaussianMixture", "MemorisingDenoiser", "ExactModel"]
 
@@ -105,7 +105,7 @@ class _ExactDenoiser:
         def velocity(x_t, t):
             s = _per_sample(t, len(x_t)).clamp(min=t_min)
             x0 = self.posterior_mean(x_t, 1 - s, s)
-            return ((x_t.to(torch.float64) - x0) / s[:, None]).to(x_t.dtype)   # eps - x0 = (x_t - x0) / t
+            return velocity_from_x0(x0, x_t.to(torch.float64), s[:, None]).to(x_t.dtype)
         return velocity
 
 

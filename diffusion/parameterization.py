@@ -1,15 +1,18 @@
-"""What a model predicts, and the conversions among epsilon, x_0, v and the score.
+"""What a model predicts, and the conversions among epsilon, x_0, v, the score and a flow's velocity.
 
-All formulas follow from x_t = sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) eps (DDPM eq. 4) and
+All diffusion formulas follow from x_t = sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) eps (DDPM eq. 4) and
 v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0 (Salimans & Ho 2022, §4 / appendix D).
 ``alpha_bar`` may be a python float, a 0-d tensor, or a tensor of shape [batch] (broadcast over the other dims).
+The flow-matching ones follow from the rectified-flow path x_t = (1 - t) x_0 + t eps, whose velocity is
+eps - x_0 (Liu et al. 2022, eq. 1; Lipman et al. 2022); ``t`` is a float there.
 """
 from __future__ import annotations
 
 import torch
 
 __all__ = ["PREDICTION_TYPES", "to_x0_eps", "x0_from_eps", "eps_from_x0", "v_from_x0_eps", "x0_eps_from_v",
-           "convert", "score_from_eps", "eps_from_score"]
+           "convert", "score_from_eps", "eps_from_score", "score_from_x0", "velocity_from_x0_eps",
+           "x0_eps_from_velocity", "velocity_from_x0"]
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
@@ -85,3 +88,25 @@ def eps_from_score(score, alpha_bar):
     """eps = -sqrt(1 - alpha_bar) * score   (inverse of :func:`score_from_eps`)."""
     _, s = _coeffs(alpha_bar, score)
     return -s * score
+
+
+def score_from_x0(x0, x_t, a, s):
+    """grad log p_t(x_t) = (a x_0_hat - x_t) / s^2 for x_t = a x_0 + s eps at any noise level (a, s): Tweedie's
+    formula (Efron 2011) with the posterior mean x_0_hat = E[x_0 | x_t]; a, s floats."""
+    return (a * x0 - x_t) / (s * s)
+
+
+# --- rectified flow: x_t = (1 - t) x_0 + t eps ----------------------------------------------------------------
+def velocity_from_x0_eps(x0, eps):
+    """v = d x_t / dt = eps - x_0: the regression target of conditional flow matching (Lipman et al. 2022 eq. 23)."""
+    return eps - x0
+
+
+def x0_eps_from_velocity(v, x_t, t: float):
+    """(x_0, eps) from a velocity at time t: x_0 = x_t - t v (the straight line's end), eps = x_t + (1 - t) v."""
+    return x_t - t * v, x_t + (1 - t) * v
+
+
+def velocity_from_x0(x0, x_t, t: float):
+    """v = (x_t - x_0) / t: the velocity whose straight line from x_t ends at x_0 (undefined at t = 0)."""
+    return (x_t - x0) / t

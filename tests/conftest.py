@@ -39,13 +39,13 @@ def app_server():
     toy_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
     demo = app.build_demo()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_kwargs())
-    assert toy_session.DEFAULTS.wait(timeout=900), "the toy lab's default model did not finish training"
-    assert toy_session.DEFAULTS.error is None, toy_session.DEFAULTS.error
+    assert toy_session.SHARED.wait(timeout=900), "the toy lab's default model did not finish training"
+    assert toy_session.SHARED.error is None, toy_session.SHARED.error
     try:
         yield SimpleNamespace(url=url, demo=demo)
     finally:
         demo.close()
-        toy_session.DEFAULTS.join(timeout=600)
+        toy_session.SHARED.join(timeout=600)
 
 
 @pytest.fixture

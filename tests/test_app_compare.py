@@ -18,6 +18,8 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from tests.api_helpers import assert_endpoints_have_defaults  # noqa: E402
+
 ENDPOINTS = ["/compare_schedules", "/compare_spacing", "/race", "/race_stop", "/break_it"]
 TEST_DEFAULT_STEPS = 400   # the toy lab's default model trains for fewer steps in tests (as tests/conftest.py)
 
@@ -31,7 +33,7 @@ def compare_server():
     from ui.compare.tab import build_compare_tab
 
     toy_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
-    toy_session.DEFAULTS.start()
+    toy_session.SHARED.start()
     with gr.Blocks() as demo:
         build_compare_tab()
     demo.queue(default_concurrency_limit=4)
@@ -57,11 +59,7 @@ def rows(table) -> list[dict]:
 
 
 def test_every_endpoint_is_listed_and_every_parameter_has_a_default(cclient):
-    api = cclient.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    for name in ENDPOINTS:
-        assert name in api, f"{name} missing from the API"
-        for p in api[name]["parameters"]:
-            assert p["parameter_has_default"], f"{name}: parameter {p['parameter_name']!r} has no default"
+    assert_endpoints_have_defaults(cclient, ENDPOINTS)
 
 
 def test_compare_schedules_with_defaults(cclient):
@@ -215,31 +213,31 @@ def test_the_race_uses_the_visitors_own_toy_lab_model_when_the_app_passes_it():
     import gradio as gr
 
     from diffusion import toy
-    from ui.compare import handlers as C, session as S
+    from ui.compare import handlers, session
     mine = toy.fit("moons", seed=1, steps=30, hidden=32, depth=2, batch_size=64, num_timesteps=100)
-    *_, last = C.run_race(None, model=S.TOY_YOURS, samplers=["ddim"], steps="2, 4", points=200,
+    *_, last = handlers.run_race(None, model=session.TOY_YOURS, samplers=["ddim"], steps="2, 4", points=200,
                           toy_session=SimpleNamespace(model=mine))
     session, clouds, plot, table, md, png = last
     assert list(table["NFE"]) == [2, 4] and "your Toy-lab model" in md
     assert session.result.cells[0].samples.shape == (200, 2)
     with pytest.raises(gr.Error, match="open the Toy lab first"):
-        list(C.run_race(None, model=S.TOY_YOURS, samplers=["ddim"], steps="2", toy_session=None))
+        list(handlers.run_race(None, model=session.TOY_YOURS, samplers=["ddim"], steps="2", toy_session=None))
 
 
 def test_a_flow_matching_toy_model_races_only_its_ode_samplers():
     from diffusion import toy
-    from ui.compare import handlers as C, session as S
+    from ui.compare import handlers, session
     flow = toy.fit("moons", seed=0, steps=20, hidden=32, depth=2, batch_size=64, objective="flow_matching")
-    *_, last = C.run_race(None, model=S.TOY_YOURS, samplers=["ddim", "heun"], steps="3", points=100,
+    *_, last = handlers.run_race(None, model=session.TOY_YOURS, samplers=["ddim", "heun"], steps="3", points=100,
                           toy_session=SimpleNamespace(model=flow))
     assert list(last[3]["sampler"]) == ["heun"] and list(last[3]["NFE"]) == [5]
 
 
 def test_closing_a_session_stops_its_race_and_releases_it():
-    from ui.compare import session as S
+    from ui.compare.session import SESSIONS, CompareSession
     from ui.serving.session import close_session      # the gr.State's delete_callback
-    session = S.CompareSession()
-    assert session in S.SESSIONS.items()
+    session = CompareSession()
+    assert session in SESSIONS.items()
     session.result = object()
     close_session(session)
-    assert session.stop.is_set() and session.result is None and session not in S.SESSIONS.items()
+    assert session.stop.is_set() and session.result is None and session not in SESSIONS.items()

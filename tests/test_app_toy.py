@@ -16,6 +16,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from tests.api_helpers import assert_endpoints_have_defaults  # noqa: E402
+
 TOY_ENDPOINTS = ["/toy_data", "/toy_train", "/toy_stop", "/toy_sample", "/toy_view", "/toy_frame", "/toy_gif",
                  "/toy_flow_vs_diffusion", "/toy_1d"]
 SHORT = 150  # training steps for API tests
@@ -31,11 +33,7 @@ def pixels(path) -> np.ndarray:
 
 # --- endpoints with their defaults ---------------------------------------------------------------------------
 def test_every_toy_endpoint_is_listed_and_every_parameter_has_a_default(client):
-    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    for name in TOY_ENDPOINTS:
-        assert name in api, f"{name} missing from the API"
-        for p in api[name]["parameters"]:
-            assert p["parameter_has_default"], f"{name}: parameter {p['parameter_name']!r} has no default"
+    assert_endpoints_have_defaults(client, TOY_ENDPOINTS)
 
 
 def test_sample_with_defaults_records_every_step_for_the_scrubber(client):

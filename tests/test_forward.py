@@ -137,3 +137,26 @@ def test_unknown_prediction_type():
         to_x0_eps(torch.zeros(1), torch.zeros(1), 0.5, "noise")
     with pytest.raises(ValueError, match=r"unknown prediction_type 'x0'"):
         convert(torch.zeros(1), torch.zeros(1), 0.5, "epsilon", "x0")
+
+
+def test_flow_conversions_invert_each_other_on_the_straight_path():
+    from diffusion.parameterization import velocity_from_x0, velocity_from_x0_eps, x0_eps_from_velocity
+    g = torch.Generator().manual_seed(11)
+    x0, eps = torch.randn(6, 2, generator=g, dtype=torch.float64), torch.randn(6, 2, generator=g, dtype=torch.float64)
+    for t in (0.05, 0.5, 0.97):
+        x_t = (1 - t) * x0 + t * eps                                # rectified flow, Liu et al. eq. 1
+        v = velocity_from_x0_eps(x0, eps)
+        back_x0, back_eps = x0_eps_from_velocity(v, x_t, t)
+        torch.testing.assert_close(back_x0, x0, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(back_eps, eps, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(velocity_from_x0(x0, x_t, t), v, rtol=1e-12, atol=1e-12)
+
+
+def test_tweedie_score_from_x0_equals_the_score_from_eps():
+    from diffusion.parameterization import score_from_x0
+    g = torch.Generator().manual_seed(12)
+    x0, eps = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 3, generator=g, dtype=torch.float64)
+    ab = 0.3
+    x_t = ab**0.5 * x0 + (1 - ab) ** 0.5 * eps
+    torch.testing.assert_close(score_from_x0(x0, x_t, ab**0.5, (1 - ab) ** 0.5), score_from_eps(eps, ab),
+                               rtol=1e-12, atol=1e-12)

@@ -1,7 +1,7 @@
 """Safe model loading: guards that keep it safe as the code changes.
 
 The refusals themselves (pickle-only weights, wrong classes, sizes, private/gated/missing repos, malformed ids) are
-tested in test_hub.py and, through the app, in test_bad_input.py."""
+tested in test_hub.py and, through the app, in test_api_hub.py and test_api_uploads.py."""
 from __future__ import annotations
 
 import re

@@ -8,13 +8,7 @@ from diffusion import SAMPLERS, StopSampling, make_schedule, sample
 from diffusion.samplers import SAMPLER_OPTIONS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster than two, and is not slowed by a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny tensors: one thread is faster
 
 T = 200
 SCHED = make_schedule("linear", T, beta_end=0.1)   # a toy-sized schedule: T = 200, alpha_bar_T ~ 4e-5

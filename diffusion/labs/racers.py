@@ -18,7 +18,8 @@ from typing import Callable, Optional
 import torch
 
 from ..metrics import quality
-from ..samplers import FLOW_SAMPLERS, SAMPLER_OPTIONS, SAMPLERS, flow_sample, model_calls, sample, seeded_noise
+from ..samplers import (FLOW_SAMPLERS, SAMPLER_OPTIONS, SAMPLERS, flow_sample, model_calls, options_for, sample,
+                        seeded_noise)
 from ..schedules import Schedule, make_schedule
 from ..toy.data import dataset_mixture, make_dataset
 
@@ -124,13 +125,10 @@ def nfe(racer: Racer, sampler: str, num_steps: int) -> int:
     return model_calls(sampler, num_steps, racer.options(sampler).get("corrector_steps"))
 
 
-
-
 def spacing_for(racer: Racer, sampler: str, spacing: str | None) -> str | None:
     """The timestep spacing ``sampler`` will use: ``spacing``, else the racer's (checkpoint's), else its default."""
-    if "timestep_spacing" not in SAMPLER_OPTIONS[sampler]:
-        return None
-    return spacing or racer.options(sampler).get("timestep_spacing") or SAMPLER_OPTIONS[sampler]["timestep_spacing"]
+    default = SAMPLER_OPTIONS[sampler].get("timestep_spacing")
+    return None if default is None else spacing or racer.options(sampler).get("timestep_spacing") or default
 
 
 def draw_x_T(racer: Racer, n: int, seed: int) -> torch.Tensor:
@@ -160,10 +158,7 @@ def run_one(racer: Racer, x_T: torch.Tensor, sampler: str, num_steps: int, seed:
     _, generator = seeded_noise(x_T.shape, seed, x_T.dtype)   # past x_T's draw, as the labs' generator is
     if racer.flow:
         return flow_sample(racer.model, x_T, sampler, num_steps, generator, callback=callback, record=False)
-    opts = dict(racer.options(sampler))
-    if spacing is not None and "timestep_spacing" in SAMPLER_OPTIONS[sampler]:
-        opts["timestep_spacing"] = spacing
-    opts.update(options)
+    opts = {**racer.options(sampler), **options_for(sampler, timestep_spacing=spacing), **options}
     return sample(racer.model, racer.schedule, x_T, sampler=sampler, num_steps=num_steps, generator=generator,
                   prediction_type=racer.prediction_type, callback=callback, record=False, **opts)
 

@@ -18,13 +18,13 @@ import torch
 
 from ..exact import GaussianMixture, MemorisingDenoiser
 from ..metrics import quality
-from ..parameterization import to_x0_eps
+from ..parameterization import score_from_x0, to_x0_eps, x0_eps_from_velocity
 from ..samplers import flow_sample, options_for, sample
 from ..toy.data import dataset_mixture, make_dataset, points_from_image
 from .runner import MAX_FRAMES, keep_indices
 
 __all__ = ["ToyData", "RunRecord", "record_run", "add_exact", "is_flow", "level_of", "x0_pred", "label_of",
-           "bounds_2d", "sampler_options", "GRID"]
+           "bounds_2d", "GRID"]
 
 GRID = 15               # field arrows per side
 EXACT_PARTICLES = 250   # particles in the exact-denoiser run
@@ -151,14 +151,9 @@ def x0_pred(model, x: torch.Tensor, t: float) -> torch.Tensor:
     with torch.no_grad():
         out = model(x, tt)
     if is_flow(model):
-        return x - float(t) * out                              # x_t = (1-t) x0 + t eps, v = eps - x0
+        return x0_eps_from_velocity(out, x, float(t))[0]
     ab = float(model.schedule.alpha_bar_at(float(t)))
     return to_x0_eps(out, x, ab, model.prediction_type)[0]
-
-
-def score(x: torch.Tensor, x0: torch.Tensor, a: float, s: float) -> torch.Tensor:
-    """Tweedie: grad log p_t(x) = (a x̂₀ - x) / s²."""
-    return (a * x0 - x) / (s * s)
 
 
 def label_of(model, t: float | None) -> str:
@@ -172,15 +167,11 @@ def label_of(model, t: float | None) -> str:
 
 
 # --- a recorded run -----------------------------------------------------------------------------------------
-def sampler_options(model, sampler: str, eta: float, spacing: str | None) -> dict:
-    """The options to pass with ``sampler``: eta and the timestep spacing only where the sampler takes them."""
-    return {} if is_flow(model) else options_for(sampler, eta=float(eta), timestep_spacing=spacing)
-
-
 def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50, eta: float = 0.0, seed: int = 0,
                n: int = 2000, spacing: str | None = "leading", with_exact: bool = True) -> tuple[RunRecord, float]:
     """Sample n points with ``sampler`` and record what the scrubber shows; returns (record, quality figure)."""
-    options = sampler_options(model, sampler, eta, spacing)
+    # eta and the spacing only where the sampler takes them (a flow model's samplers take neither)
+    options = {} if is_flow(model) else options_for(sampler, eta=float(eta), timestep_spacing=spacing)
     # states ordered clean -> noise: xs[K] (the sample), xs[K-1] (at timesteps[K-1]), ..., xs[0] = x_T
     keep = keep_indices(num_steps + 1, MAX_FRAMES)             # indices in clean -> noise order
     wanted, x0_at = {num_steps - j for j in keep}, {}
@@ -276,7 +267,7 @@ def _field(model, grid, times, levels, denoise) -> np.ndarray:
         if t is None:
             out.append(np.full_like(grid, np.nan))
         else:
-            out.append(score(g_model, denoise(g_model, t, a, s), a, s).numpy())
+            out.append(score_from_x0(denoise(g_model, t, a, s), g_model, a, s).numpy())
     return np.stack(out).astype(np.float32)
 
 

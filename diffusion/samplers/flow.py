@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..parameterization import velocity_from_x0_eps, x0_eps_from_velocity
 from .common import Recorder, Trajectory, check_output, drive
 
 __all__ = ["FLOW_SAMPLERS", "flow_path", "flow_velocity_target", "flow_sample"]
@@ -25,13 +26,13 @@ def flow_path(x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Ten
 
 def flow_velocity_target(x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """d x_t / dt = eps - x_0: the regression target of conditional flow matching (Lipman et al. 2022 eq. 23)."""
-    return eps - x0
+    return velocity_from_x0_eps(x0, eps)
 
 
 def _velocity(model, x, t, calls: Recorder):
     v = check_output(model(x, torch.full((x.shape[0],), t, dtype=x.dtype)), x, t, calls.nfe, "a velocity")
-    x0_pred = x - t * v                                        # follow the straight line to t = 0
-    calls.add(t, 1 - t, t, x, x0_pred, x + (1 - t) * v)       # eps = x_t + (1 - t) v on the straight path
+    x0_pred, eps_pred = x0_eps_from_velocity(v, x, t)          # follow the straight line to t = 0
+    calls.add(t, 1 - t, t, x, x0_pred, eps_pred)
     return v
 
 

@@ -11,7 +11,7 @@ from diffusion import hub, toy
 from diffusion.labs import racers
 
 from ..serving.session import LabSession, SessionRegistry
-from ..toy.session import DEFAULT_FIT, DEFAULTS
+from ..toy.session import DEFAULT_FIT, SHARED
 
 SESSIONS = SessionRegistry()   # live Compare sessions (tests and the load benchmark check they are released)
 
@@ -54,7 +54,7 @@ class _NoTimeModel:
     def get(self):
         with self._lock:
             if self.model is None:
-                self.model = toy.fit(DEFAULTS.data.name, seed=0, time_embedding=False, **DEFAULT_FIT)
+                self.model = toy.fit(SHARED.data.name, seed=0, time_embedding=False, **DEFAULT_FIT)
             return self.model
 
 
@@ -76,7 +76,7 @@ class _ScheduleModels:
         with self._lock:
             if schedule not in self.models:
                 fit = {**DEFAULT_FIT, "schedule": schedule, "num_timesteps": 1000}
-                self.models[schedule] = toy.fit(DEFAULTS.data.name, seed=0, **fit)
+                self.models[schedule] = toy.fit(SHARED.data.name, seed=0, **fit)
             return self.models[schedule]
 
 
@@ -84,9 +84,9 @@ SCHEDULE_MODELS = _ScheduleModels()
 
 
 def _default_toy_model():
-    if not DEFAULTS.wait(timeout=600) or DEFAULTS.error:
+    if not SHARED.wait(timeout=600) or SHARED.error:
         raise gr.Error("The Toy lab's default model is not available (it failed to train); try an exact model.")
-    return DEFAULTS.model
+    return SHARED.model
 
 
 def _racer(model_choice: str, toy_session=None) -> racers.Racer:

@@ -25,7 +25,7 @@ from .session import FORWARD_BYTES, RESTORE_BYTES, REVERSE_BYTES, ImageSession, 
 
 FWD_ID, REV_ID, RES_ID = "img-fwd-scrub", "img-rev-scrub", "img-res-scrub"
 FWD_SLIDER, REV_SLIDER, RES_SLIDER = "img-fwd-t", "img-rev-t", "img-res-t"
-DEFAULTS = dict(sampler="ddim", steps=50, seed=0, batch=8, eta=0.0, t_start=400, restore_steps=50)
+DEFAULT_SETTINGS = dict(sampler="ddim", steps=50, seed=0, batch=8, eta=0.0, t_start=400, restore_steps=50)
 
 
 # --- helpers for outputs ---------------------------------------------------------------------------------------
@@ -162,8 +162,8 @@ def _execute(kind: str, session: ImageSession, model: hub.ImageModel, args: tupl
         raise gr.Error(str(exc)) from None
 
 
-def sample_images(session, sampler: str = DEFAULTS["sampler"], steps: int = DEFAULTS["steps"],
-                  seed: int = DEFAULTS["seed"], batch: int = DEFAULTS["batch"], eta: float = DEFAULTS["eta"],
+def sample_images(session, sampler: str = DEFAULT_SETTINGS["sampler"], steps: int = DEFAULT_SETTINGS["steps"],
+                  seed: int = DEFAULT_SETTINGS["seed"], batch: int = DEFAULT_SETTINGS["batch"], eta: float = DEFAULT_SETTINGS["eta"],
                   progress=gr.Progress()):
     """/image_sample: sample a batch (1-16) from pure noise with any core sampler; record x_t, x̂₀ and ε̂ per step."""
     session = _session(session)
@@ -214,8 +214,8 @@ def frame_png(session, view: str = "reverse", image: int = 1, frame: int = 0):
 
 
 def restore(session, example: str | None = None, upload: str | None = None, invert: bool = False,
-            t_start: int = DEFAULTS["t_start"], sampler: str = DEFAULTS["sampler"],
-            steps: int = DEFAULTS["restore_steps"], seed: int = DEFAULTS["seed"], eta: float = DEFAULTS["eta"],
+            t_start: int = DEFAULT_SETTINGS["t_start"], sampler: str = DEFAULT_SETTINGS["sampler"],
+            steps: int = DEFAULT_SETTINGS["restore_steps"], seed: int = DEFAULT_SETTINGS["seed"], eta: float = DEFAULT_SETTINGS["eta"],
             progress=gr.Progress()):
     """/image_restore: SDEdit. Noise the picture to t_start, then denoise it back with the model."""
     session = _session(session)
@@ -257,8 +257,8 @@ def make_gif(session, view: str = "reverse", image: int = 1, fps: float = 12):
     return gif_file(render.run_gif_frames(run, image), fps=fps, prefix=f"image-{view}")
 
 
-def estimate(session, sampler: str = DEFAULTS["sampler"], steps: int = DEFAULTS["steps"],
-             batch: int = DEFAULTS["batch"]) -> str:
+def estimate(session, sampler: str = DEFAULT_SETTINGS["sampler"], steps: int = DEFAULT_SETTINGS["steps"],
+             batch: int = DEFAULT_SETTINGS["batch"]) -> str:
     """/image_estimate: the predicted time of a run with these settings, or why it would be refused."""
     model = hub.peek(session.model_id if isinstance(session, ImageSession) else hub.BUNDLED_ID)
     if model is None:

@@ -11,10 +11,11 @@ from diffusion.labs.image_runs import MAX_BATCH, SDEDIT_SAMPLERS
 from diffusion.samplers import SAMPLERS
 
 from ..serving.session import SESSION_TTL_S, close_session
+from ..widgets.export import export_row
 from ..widgets.pictures import example_names
 from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
-from .handlers import (DEFAULTS, FWD_ID, FWD_SLIDER, RES_ID, RES_SLIDER, REV_ID, REV_SLIDER, estimate, forward,
+from .handlers import (DEFAULT_SETTINGS, FWD_ID, FWD_SLIDER, RES_ID, RES_SLIDER, REV_ID, REV_SLIDER, estimate, forward,
                        frame_png, load_model, make_gif, on_load, restore, sample_images, select_image, stop)
 from .text import FORWARD_MD, INTRO_MD, RESTORE_MD, REVERSE_MD
 
@@ -56,13 +57,13 @@ def build_image_tab() -> None:
         with gr.Tab("Reverse"):
             gr.Markdown(REVERSE_MD, latex_delimiters=LATEX)
             with gr.Row():
-                sampler = gr.Dropdown(list(SAMPLERS), value=DEFAULTS["sampler"], label="Sampler", elem_id="img-sampler")
-                steps = gr.Slider(1, 1000, DEFAULTS["steps"], step=1, label="Steps")
-                eta = gr.Slider(0.0, 1.0, DEFAULTS["eta"], step=0.05, label="η (DDIM only)",
+                sampler = gr.Dropdown(list(SAMPLERS), value=DEFAULT_SETTINGS["sampler"], label="Sampler", elem_id="img-sampler")
+                steps = gr.Slider(1, 1000, DEFAULT_SETTINGS["steps"], step=1, label="Steps")
+                eta = gr.Slider(0.0, 1.0, DEFAULT_SETTINGS["eta"], step=0.05, label="η (DDIM only)",
                                 info="0: deterministic; 1: as noisy as DDPM")
             with gr.Row():
-                batch = gr.Slider(1, MAX_BATCH, DEFAULTS["batch"], step=1, label="Batch size")
-                seed = gr.Number(DEFAULTS["seed"], precision=0, minimum=0, label="Seed")
+                batch = gr.Slider(1, MAX_BATCH, DEFAULT_SETTINGS["batch"], step=1, label="Batch size")
+                seed = gr.Number(DEFAULT_SETTINGS["seed"], precision=0, minimum=0, label="Seed")
             estimate_md = gr.Markdown(elem_id="img-estimate")
             with gr.Row():
                 sample_btn = gr.Button("Sample", variant="primary")
@@ -79,9 +80,9 @@ def build_image_tab() -> None:
         with gr.Tab("Noise & restore"):
             gr.Markdown(RESTORE_MD, latex_delimiters=LATEX)
             with gr.Row():
-                t_start = gr.Slider(0, 999, DEFAULTS["t_start"], step=1, label="Noise level t₀")
+                t_start = gr.Slider(0, 999, DEFAULT_SETTINGS["t_start"], step=1, label="Noise level t₀")
                 res_sampler = gr.Dropdown(list(SDEDIT_SAMPLERS), value="ddim", label="Sampler")
-                res_steps = gr.Slider(1, 1000, DEFAULTS["restore_steps"], step=1, label="Steps (at most t₀ + 1)")
+                res_steps = gr.Slider(1, 1000, DEFAULT_SETTINGS["restore_steps"], step=1, label="Steps (at most t₀ + 1)")
                 res_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
             with gr.Row():
                 res_btn = gr.Button("Noise and restore", variant="primary")
@@ -94,15 +95,9 @@ def build_image_tab() -> None:
             res_play = gr.Button("▶ Play (noised → restored)", size="sm")
 
     with gr.Accordion("Export", open=False):
-        with gr.Row():
-            gif_view = gr.Radio(["reverse", "restore", "forward"], value="reverse", label="Which view")
-            fps = gr.Slider(2, 30, 12, step=1, label="GIF frames per second")
-        with gr.Row():
-            gif_btn = gr.Button("Make GIF")
-            frame_btn = gr.Button("This frame as PNG")
-        with gr.Row():
-            gif_out = gr.File(label="GIF", interactive=False)
-            frame_out = gr.Image(label="Frame", type="pil", interactive=False, format="png")
+        export = export_row(["reverse", "restore", "forward"], label="Which view")
+        gif_view, fps, gif_btn, frame_btn, gif_out, frame_out = (export.view, export.fps, export.gif_btn,
+                                                                 export.frame_btn, export.gif_out, export.frame_out)
         frame_label = gr.Markdown()
 
     # --- events ---

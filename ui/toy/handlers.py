@@ -28,7 +28,7 @@ from ..widgets.export import gif_file
 from ..widgets.inputs import choice, number, user_error
 from ..widgets.scrubber import decode_png, placeholder_html, png_file, scrubber_html
 from .figures import compare_table, draw_compare, draw_density_paths
-from .session import DEFAULT_DATA, DEFAULT_FIT, DEFAULT_SAMPLING, DEFAULTS, Run, new_session
+from .session import DEFAULT_DATA, DEFAULT_FIT, DEFAULT_SAMPLING, SHARED, Run, new_session
 from .views import DEFAULT_OVERLAYS, OVERLAYS
 
 SCRUB_ID = "toy-scrub"
@@ -291,8 +291,8 @@ def flow_vs_diffusion(session, progress=gr.Progress()):
     """/toy_flow_vs_diffusion: the session's data trained both ways; their ODE paths and few-step quality."""
     session = _session(session)
     model, data = session.model, session.model_data
-    if model is DEFAULTS.model and data is DEFAULTS.data:
-        figure, table = DEFAULTS.flow_compare()
+    if model is SHARED.model and data is SHARED.data:
+        figure, table = SHARED.flow_compare()
         return session, figure, table + "\n\n(the shared default models on " + data.label + ")"
     key = (id(model), id(data))
     if session.flow_compare is not None and session.flow_compare[0] == key:
@@ -329,7 +329,7 @@ def view_1d(session):
         except ValueError as exc:
             raise user_error(exc) from None
         return session, figure, f"Your model, on {session.model_data.label}."
-    data, _, figure = DEFAULTS.oned()
+    data, _, figure = SHARED.oned()
     return session, figure, (f"Your model is 2-D, so this is the shared default 1-D model on {data.label}. Pick a "
                              f"1-D data set (gmm1d, bimodal, uniform, exponential) and train to see your own.")
 
@@ -351,10 +351,10 @@ def on_load():
 
     Right after the server starts, the default model may still be training: the page then shows its loss curve
     live until it is ready (a class opening the page at once shares that one training)."""
-    while not DEFAULTS.wait(timeout=0.5):
-        k = len(DEFAULTS.losses)
-        yield (None, _default_data_image(), "", _loss_frame(DEFAULTS.losses),
-               f"Training the shared default model (once per server): step {k} / {DEFAULTS.total_steps}…",
+    while not SHARED.wait(timeout=0.5):
+        k = len(SHARED.losses)
+        yield (None, _default_data_image(), "", _loss_frame(SHARED.losses),
+               f"Training the shared default model (once per server): step {k} / {SHARED.total_steps}…",
                placeholder_html("The default model is training — its frames appear here in a few seconds."),
                gr.update(), "")
     session = new_session()

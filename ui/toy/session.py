@@ -1,7 +1,7 @@
 """Per-session toy state, and the default model every session starts from (trained once per server, shared).
 
 A visitor's :class:`ToySession` lives in a ``gr.State``: their data, their model, their recorded run and its
-frames. Nothing in it is shared with another visitor except the read-only :class:`Defaults` (the start-up model,
+frames. Nothing in it is shared with another visitor except the read-only :class:`SharedDefault` (the start-up model,
 its run and its frames), which sessions point to until they train or sample their own.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ class ToySession(LabSession):
 
     registry = SESSIONS
 
-    def __init__(self, defaults: "Defaults"):
+    def __init__(self, defaults: "SharedDefault"):
         super().__init__()
         self.data: ToyData = defaults.data          # the data picked now
         self.model = defaults.model
@@ -74,9 +74,9 @@ class ToySession(LabSession):
     def nbytes(self) -> int:
         """Bytes this session holds of its own (shared defaults not counted)."""
         own = 0
-        if self.run is not None and self.run is not DEFAULTS.run:
+        if self.run is not None and self.run is not SHARED.run:
             own += self.run.nbytes()
-        for data in {id(d): d for d in (self.data, self.model_data) if d is not DEFAULTS.data}.values():
+        for data in {id(d): d for d in (self.data, self.model_data) if d is not SHARED.data}.values():
             own += data.points.numel() * 4
         return own
 
@@ -84,7 +84,7 @@ class ToySession(LabSession):
         self.model = self.run = self.data = self.model_data = self.flow_compare = None
 
 
-class Defaults:
+class SharedDefault:
     """The start-up lab, built once per server in a background thread and shared read-only by every session."""
 
     def __init__(self):
@@ -162,15 +162,15 @@ class Defaults:
                 traceback.print_exc()
 
 
-DEFAULTS = Defaults()
+SHARED = SharedDefault()   # the default model and run every session starts from
 
 
 def new_session() -> ToySession:
     """A session pointing at the shared defaults (waits for them; they take a few seconds after start-up)."""
-    DEFAULTS.wait()
-    if DEFAULTS.error:
-        raise RuntimeError(f"the default toy model could not be built:\n{DEFAULTS.error}")
-    return ToySession(DEFAULTS)
+    SHARED.wait()
+    if SHARED.error:
+        raise RuntimeError(f"the default toy model could not be built:\n{SHARED.error}")
+    return ToySession(SHARED)
 
 
-__all__ = ["SESSIONS", "DEFAULTS", "ToySession", "Run", "new_session"]
+__all__ = ["SESSIONS", "SHARED", "ToySession", "Run", "new_session"]

@@ -11,12 +11,13 @@ from diffusion.labs.runner import MAX_FRAMES
 from diffusion.schedules import SCHEDULES
 
 from ..serving.session import SESSION_TTL_S, close_session
+from ..widgets.export import export_row
 from ..widgets.inputs import readable_drawings
 from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
 from .handlers import (MAX_POINTS, MAX_TRAIN_STEPS, SCRUB_ID, SLIDER_ID, _fit_defaults, flow_vs_diffusion, frame, gif,
                        on_load, sample, set_view, stop, train, use_data, view_1d)
-from .session import DEFAULT_DATA, DEFAULT_SAMPLING, DEFAULTS
+from .session import DEFAULT_DATA, DEFAULT_SAMPLING, SHARED
 from .text import DATA_MD, EXPORT_MD, FLOW_MD, INTRO_MD, ONED_MD, SAMPLE_MD, SCRUB_MD, TRAIN_MD
 from .views import DEFAULT_OVERLAYS, OVERLAYS
 
@@ -28,7 +29,7 @@ def build_toy_tab() -> gr.State:
     Returns the tab's per-session gr.State (a :class:`~ui.toy.session.ToySession`), so other tabs can use the
     visitor's toy model (the Compare tab races it)."""
     DATASETS, OBJECTIVES = toy.DATASETS, toy.OBJECTIVES
-    DEFAULTS.start()
+    SHARED.start()
     d = _fit_defaults()
 
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
@@ -117,15 +118,7 @@ def build_toy_tab() -> gr.State:
                 oned_note = gr.Markdown()
             with gr.Accordion("Export", open=False):
                 gr.Markdown(EXPORT_MD)
-                with gr.Row():
-                    gif_view = gr.Radio(["reverse", "forward"], value="reverse", label="View")
-                    fps = gr.Slider(2, 30, 12, step=1, label="GIF frames per second")
-                with gr.Row():
-                    gif_btn = gr.Button("Make GIF")
-                    frame_btn = gr.Button("This frame as PNG")
-                with gr.Row():
-                    gif_out = gr.File(label="GIF", interactive=False)
-                    frame_out = gr.Image(label="Frame", type="pil", interactive=False, format="png", height=340)
+                export = export_row(["reverse", "forward"], frame_height=340)
 
     # --- events ---
     def show_source(src):
@@ -163,11 +156,12 @@ def build_toy_tab() -> gr.State:
     t_slider.change(None, t_slider, None, js=scrub_js(SCRUB_ID))   # also when the server moves it
     play_rev.click(None, js=play_js(SCRUB_ID, SLIDER_ID, -1))
     play_fwd.click(None, js=play_js(SCRUB_ID, SLIDER_ID, +1))
-    gif_btn.click(gif, [state, gif_view, fps], gif_out, api_name="toy_gif", concurrency_id="toy_light")
-    # a scrub has its own group with no limit: it costs ~1 ms (a stored PNG), so it never waits behind a redraw or a
+    export.gif_btn.click(gif, [state, export.view, export.fps], export.gif_out, api_name="toy_gif",
+                         concurrency_id="toy_light")
+    # a scrub has its own group with no limit: it returns a stored PNG, so it never waits behind a redraw or a
     # data pick in "toy_light" (bench/load_test.py)
-    frame_btn.click(frame, [state, gif_view, t_slider], frame_out, api_name="toy_frame", concurrency_limit=None,
-                    concurrency_id="toy_scrub")
+    export.frame_btn.click(frame, [state, export.view, t_slider], export.frame_out, api_name="toy_frame",
+                           concurrency_limit=None, concurrency_id="toy_scrub")
 
     flow_btn.click(flow_vs_diffusion, state, [state, flow_img, flow_table], api_name="toy_flow_vs_diffusion",
                    concurrency_limit=2, concurrency_id="toy_train")

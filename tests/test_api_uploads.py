@@ -1,14 +1,8 @@
-"""Bad input everywhere, through the whole app as ``python app.py`` serves it.
-
-This file holds the rows of the README's bad-input table that the tab tests (test_app_toy, test_app_image,
-test_app_compare), the loader tests (test_hub, test_images) and test_toy_model do not already cover through the
-API (test_bad_input_more.py holds the rest); the README's "Bad input" table maps every row to its test. Each case
-checks the message the visitor gets and then that the same session still gets a good answer (the server keeps
-serving).
-"""
+"""Bad uploads and drawings, through the whole app as ``python app.py`` serves it: corrupt, oversized and bomb
+files get the lab's message, every image mode becomes what the model sees (checked on its pixels), and the same
+session is served again afterwards. The loader's own cases are in test_images.py."""
 from __future__ import annotations
 
-import re
 import struct
 import zlib
 
@@ -20,30 +14,11 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from diffusion import hub  # noqa: E402
-from tests.tiny_unet import FakeHub, edit_json, make_checkpoint, response  # noqa: E402
-
-
-def still_serves_toy(client) -> None:
-    """A good toy call on the same session after a bad one."""
-    path = client.predict(view="forward", index=0, api_name="/toy_frame")
-    assert Image.open(path).size == (340, 340)
-
-
-def still_serves_image(client) -> None:
-    """A good Image-lab call on the same session after a bad one."""
-    _, html, _, text = client.predict(api_name="/image_forward")
-    assert 'data-n="' in html and "as " in text
-
-
-def drawing_value(path) -> dict:
-    """What the Toy lab's sketch pad sends: a composite image (and its layers)."""
-    return {"background": None, "layers": [handle_file(str(path))], "composite": handle_file(str(path))}
+from tests.api_helpers import drawing_value, still_serves_image, still_serves_toy  # noqa: E402
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
 
 def huge_png_header(path, width: int, height: int) -> None:
     """A PNG that claims width x height pixels of 8-bit RGBA with one tiny compressed row of data (a 'bomb')."""
@@ -53,6 +28,7 @@ def huge_png_header(path, width: int, height: int) -> None:
                      + png_chunk(b"IEND", b""))
 
 
+# --- uploads to the Image lab ------------------------------------------------------------------------------------
 # --- uploads to the Image lab ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory):
@@ -69,7 +45,6 @@ def bad_files(tmp_path_factory):
     (d / "over_limit.png").write_bytes(rng.integers(0, 256, 11 * 2**20, dtype=np.uint8).tobytes())  # > 10 MB
     return d
 
-
 CORRUPT = [
     ("truncated.png", r"That upload cannot be used: the image data is damaged or truncated \(image file is truncated"),
     ("empty.png", r"That upload cannot be used: 'empty.png' is not an image the lab can read \(PNG, JPEG, GIF, WebP"),
@@ -78,13 +53,11 @@ CORRUPT = [
     ("bomb.png", r"That upload cannot be used: 'bomb.png' claims an enormous size \(a decompression bomb\?\); refused"),
 ]
 
-
 @pytest.mark.parametrize("name, words", CORRUPT, ids=[name for name, _ in CORRUPT])
 def test_corrupt_and_non_image_uploads_get_a_clear_message(client, bad_files, name, words):
     with pytest.raises(AppError, match=words):
         client.predict(upload=handle_file(str(bad_files / name)), api_name="/image_forward")
     still_serves_image(client)
-
 
 def test_an_upload_over_the_size_limit_is_refused_by_the_server(app_server, client, bad_files):
     import httpx
@@ -99,6 +72,56 @@ def test_an_upload_over_the_size_limit_is_refused_by_the_server(app_server, clie
     still_serves_image(client)
 
 
+# --- every image mode of an upload, checked on what the model sees -------------------------------------------------
+# --- every image mode of an upload, checked on what the model sees -------------------------------------------------
+def halves(mode: str, left, right, size=(40, 40)) -> Image.Image:
+    """A picture in ``mode``: the left half one value, the right half another."""
+    im = Image.new(mode, size, right)
+    im.paste(left, (0, 0, size[0] // 2, size[1]))
+    return im
+
+def palette(transparent: bool) -> tuple[Image.Image, dict]:
+    im = halves("P", 0, 1)
+    im.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)          # 0: black, 1: green (ITU-R 601 luma 124)
+    return im, ({"transparency": 1} if transparent else {})
+
+def sixteen_bit() -> Image.Image:
+    a = np.full((40, 40), 128 * 257, dtype=np.uint16)          # 16-bit mid-grey: rescaled to 128, not clipped to 255
+    a[:, :20] = 65535
+    return Image.fromarray(a)
+
+def animated() -> tuple[Image.Image, dict]:
+    first, second = halves("RGB", (0, 0, 0), (255, 255, 255)), halves("RGB", (255, 255, 255), (0, 0, 0))
+    return first, {"save_all": True, "append_images": [second], "duration": 100}
+
+# (picture, save options, format, grey value expected on the left half and on the right half)
+MODES = {
+    "RGBA": (halves("RGBA", (0, 0, 0, 255), (0, 0, 0, 0)), {}, "PNG", 0, 255),       # transparency over white
+    "LA": (halves("LA", (0, 255), (0, 0)), {}, "PNG", 0, 255),
+    "P": (*palette(False), "PNG", 0, 124),
+    "P-transparent": (*palette(True), "PNG", 0, 255),
+    "I;16": (sixteen_bit(), {}, "PNG", 255, 128),
+    "CMYK": (halves("CMYK", (0, 0, 0, 255), (0, 0, 0, 0)), {"quality": 95}, "JPEG", 0, 255),
+    "1": (halves("1", 0, 1), {}, "PNG", 0, 255),
+    "GIF-animated": (*animated(), "GIF", 0, 255),                                     # the first frame
+}
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_an_upload_in_any_image_mode_becomes_what_the_model_sees(client, tmp_path, mode):
+    im, options, fmt, left, right = MODES[mode]
+    assert mode.split("-")[0] in (im.mode, "GIF")
+    path = tmp_path / f"upload.{fmt.lower()}"
+    im.save(path, fmt, **options)
+    client.predict(api_name="/image_load_model")                                   # the bundled grey model
+    shown, html, _, text = client.predict(upload=handle_file(str(path)), api_name="/image_forward")
+    assert "your upload as mnist-ddpm (bundled) sees it" in text and "grey" in text and 'data-n="' in html
+    a = np.asarray(Image.open(shown).convert("L"), dtype=float)
+    w = a.shape[1]
+    got = a[:, : w // 4].mean(), a[:, -w // 4:].mean()                            # away from the middle edge
+    assert abs(got[0] - left) <= 6 and abs(got[1] - right) <= 6, (mode, got)
+
+
+# --- drawings for the Toy lab ----------------------------------------------------------------------------------
 # --- drawings for the Toy lab --------------------------------------------------------------------------------------
 def stroke(mode: str, size=(200, 200)) -> Image.Image:
     """A black bar on a white (or transparent) canvas in the given PIL mode."""
@@ -111,7 +134,6 @@ def stroke(mode: str, size=(200, 200)) -> Image.Image:
         return canvas.convert("RGB").convert("CMYK")
     return canvas.convert(mode)
 
-
 @pytest.mark.parametrize("mode, fmt", [("RGBA", "PNG"), ("RGB", "PNG"), ("L", "PNG"), ("LA", "PNG"), ("1", "PNG"),
                                        ("P", "PNG"), ("I;16", "PNG"), ("CMYK", "JPEG"), ("RGB", "WEBP")])
 def test_a_drawing_in_any_image_mode_becomes_data(client, tmp_path, mode, fmt):
@@ -120,14 +142,12 @@ def test_a_drawing_in_any_image_mode_becomes_data(client, tmp_path, mode, fmt):
     _, info = client.predict(source="drawing", drawing=drawing_value(path), n=300, api_name="/toy_data")
     assert "your drawing" in info and "300 points" in info
 
-
 def test_a_huge_drawing_becomes_data(client, tmp_path):
     path = tmp_path / "huge.png"
     stroke("1", (8000, 8000)).save(path)          # 64 Mpx, a few kB on disk: shrunk to 1024 px, then sampled
     _, info = client.predict(source="drawing", drawing=drawing_value(path), n=300, api_name="/toy_data")
     assert "your drawing" in info and "300 points" in info
     still_serves_toy(client)
-
 
 def test_a_drawing_bomb_is_refused(client, tmp_path):
     path = tmp_path / "bomb.png"
@@ -136,7 +156,6 @@ def test_a_drawing_bomb_is_refused(client, tmp_path):
         client.predict(source="drawing", drawing=drawing_value(path), n=300, api_name="/toy_data")
     assert "/tmp" not in str(err.value) and "preprocess" not in str(err.value)   # no server paths, no internals
     still_serves_toy(client)
-
 
 @pytest.mark.parametrize("name, content, words", [("blank.png", "white", "drawing is empty"),
                                                   ("corrupt.png", "corrupt",
@@ -157,94 +176,3 @@ def test_an_empty_or_broken_drawing_gets_a_clear_message(client, tmp_path, name,
         client.predict(source="drawing", drawing=drawing_value(path), n=300, api_name="/toy_data")
     assert "/tmp" not in str(err.value) and "preprocess" not in str(err.value)   # no server paths, no internals
     still_serves_toy(client)
-
-
-# --- wrong types and absurd numbers through the API ------------------------------------------------------------------
-PARSE = "Expected a .* but the value passed to the event handler was"   # Gradio's own message (show_error=True)
-WRONG = [
-    ("/toy_train", dict(steps="many"), PARSE + ": 'many'"),
-    ("/toy_train", dict(lr="fast"), PARSE + ": 'fast'"),
-    ("/toy_train", dict(lr=1e308), r"learning rate must be in \[1e-07, 10\]"),
-    ("/toy_train", dict(seed=2**63), r"seed must be in \[0, "),
-    ("/toy_train", dict(batch_size=[1, 2]), PARSE + r": \[1, 2\]"),
-    ("/toy_data", dict(n="lots"), PARSE + ": 'lots'"),
-    ("/toy_sample", dict(seed={"a": 1}), PARSE),
-    ("/toy_sample", dict(overlays="trajectories, nonsense"), "not in the list of choices"),
-    ("/toy_frame", dict(index="last"), PARSE + ": 'last'"),
-    ("/toy_gif", dict(fps=1e9), "greater than maximum value 30"),
-    ("/image_sample", dict(seed="x", steps=3, batch=1), PARSE + ": 'x'"),
-    ("/image_sample", dict(seed=2**40, steps=3, batch=1), r"seed must be in \[0, "),
-    ("/image_sample", dict(eta=None, steps=3, batch=1), PARSE + ": None"),
-    ("/image_forward", dict(example=["a", "b"]), "not in the list of choices"),
-    ("/image_forward", dict(example="../../etc/passwd"), "not in the list of choices"),
-    ("/image_restore", dict(t_start=-1), "less than minimum value 0"),
-    ("/image_gif", dict(fps=-3), "less than minimum value 2"),
-    ("/race", dict(points="many", samplers=["ddim"], steps="2"), PARSE + ": 'many'"),
-    ("/race", dict(steps=[2, "x"], samplers=["ddim"], points=200), "Step count .* is not a number"),
-    ("/compare_schedules", dict(T="ten"), PARSE + ": 'ten'"),
-]
-
-
-@pytest.mark.parametrize("endpoint, kwargs, words", WRONG, ids=[f"{e[1:]}-{k}" for e, k, _ in WRONG])
-def test_wrong_types_and_absurd_numbers_get_a_clear_message_and_the_server_keeps_serving(client, endpoint, kwargs,
-                                                                                          words):
-    with pytest.raises(AppError, match=words):
-        client.predict(**kwargs, api_name=endpoint)
-    still_serves_toy(client)
-
-
-def test_a_fractional_seed_is_rounded_by_the_number_box(client):
-    _, info = client.predict(source="dataset", dataset="moons", n=300, seed=1.5, api_name="/toy_data")
-    assert "300 points" in info
-
-
-# --- Hub ids through the Image lab (the loader's own cases are in test_hub; offline and malformed ids through the
-# app in test_app_image) ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def fake_hub(monkeypatch, tmp_path):
-    return FakeHub(monkeypatch, tmp_path)
-
-
-def hub_case(fake, tmp_path, case: str) -> str:
-    """Set the faked Hub up for ``case``; return the id to ask for."""
-    if case == "missing":
-        return "nobody/nothing"
-    if case == "private":
-        from huggingface_hub import errors as hf_errors
-        fake.error = hf_errors.HfHubHTTPError("401 Unauthorized", response=response(401))
-        return "someone/secret"
-    folder = make_checkpoint(tmp_path / case, channels=1, size=8, attention=False)
-    if case == "gated":
-        fake.gated = "manual"
-    elif case == "not a UNet2DModel":
-        edit_json(folder / "config.json", _class_name="UNet2DConditionModel")
-    elif case == "too large":
-        fake.size_override["diffusion_pytorch_model.safetensors"] = 2 * hub.MAX_DOWNLOAD_BYTES
-    elif case == "pickle only":
-        (folder / "diffusion_pytorch_model.safetensors").rename(folder / "diffusion_pytorch_model.bin")
-    repo = "someone/" + case.replace(" ", "-")
-    fake.add(repo, folder)
-    return repo
-
-
-@pytest.mark.parametrize("case, words", [
-    ("missing", "nobody/nothing was not found on the Hub"),
-    ("private", "someone/secret is private or gated"),
-    ("gated", "is gated"),
-    ("not a UNet2DModel", "is a UNet2DConditionModel, not a UNet2DModel"),
-    ("too large", r"is too large: 800 MB of weights, over the lab's 400 MB limit"),
-    ("pickle only", "has only pickle weights .*safetensors only"),
-])
-def test_a_hub_id_that_cannot_be_loaded_says_why_and_keeps_the_current_model(client, fake_hub, tmp_path, case, words):
-    client.predict(api_name="/image_load_model")                 # the bundled model
-    info, name, *_ = client.predict(hub_case(fake_hub, tmp_path, case), api_name="/image_load_model")
-    assert re.search(words, info), info
-    assert "staying on mnist-ddpm (bundled)" in info and name == hub.BUNDLED_ID
-    if case in ("too large", "pickle only", "gated"):
-        assert not any(f.endswith((".safetensors", ".bin")) for f in fake_hub.downloads)   # nothing downloaded
-    still_serves_image(client)
-
-
-def test_empty_text_for_the_model_name_means_the_bundled_model(client):
-    info, name, *_ = client.predict("   ", api_name="/image_load_model")
-    assert name == hub.BUNDLED_ID and "mnist-ddpm (bundled)" in info
