@@ -213,23 +213,25 @@ def test_the_race_uses_the_visitors_own_toy_lab_model_when_the_app_passes_it():
     import gradio as gr
 
     from diffusion import toy
-    from ui.compare import handlers, session
+    from ui.compare import handlers
+    from ui.compare.session import TOY_YOURS
     mine = toy.fit("moons", seed=1, steps=30, hidden=32, depth=2, batch_size=64, num_timesteps=100)
-    *_, last = handlers.run_race(None, model=session.TOY_YOURS, samplers=["ddim"], steps="2, 4", points=200,
-                          toy_session=SimpleNamespace(model=mine))
+    *_, last = handlers.run_race(None, model=TOY_YOURS, samplers=["ddim"], steps="2, 4", points=200,
+                                 toy_session=SimpleNamespace(model=mine))
     session, clouds, plot, table, md, png = last
     assert list(table["NFE"]) == [2, 4] and "your Toy-lab model" in md
     assert session.result.cells[0].samples.shape == (200, 2)
     with pytest.raises(gr.Error, match="open the Toy lab first"):
-        list(handlers.run_race(None, model=session.TOY_YOURS, samplers=["ddim"], steps="2", toy_session=None))
+        list(handlers.run_race(None, model=TOY_YOURS, samplers=["ddim"], steps="2", toy_session=None))
 
 
 def test_a_flow_matching_toy_model_races_only_its_ode_samplers():
     from diffusion import toy
-    from ui.compare import handlers, session
+    from ui.compare import handlers
+    from ui.compare.session import TOY_YOURS
     flow = toy.fit("moons", seed=0, steps=20, hidden=32, depth=2, batch_size=64, objective="flow_matching")
-    *_, last = handlers.run_race(None, model=session.TOY_YOURS, samplers=["ddim", "heun"], steps="3", points=100,
-                          toy_session=SimpleNamespace(model=flow))
+    *_, last = handlers.run_race(None, model=TOY_YOURS, samplers=["ddim", "heun"], steps="3", points=100,
+                                 toy_session=SimpleNamespace(model=flow))
     assert list(last[3]["sampler"]) == ["heun"] and list(last[3]["NFE"]) == [5]
 
 

@@ -25,18 +25,18 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    import app
     from ui.image import tab as image_tab
-    from ui.widgets.scrubber import SCRUB_CSS
 
     mp = pytest.MonkeyPatch()
     mp.setattr(hub.loading, "BUNDLED_DIR", make_checkpoint(tmp_path_factory.mktemp("bundled"), channels=1, size=12,
-                                                    attention=False))
+                                                           attention=False))
     hub.clear_cache()
     with gr.Blocks() as demo:
         with gr.Tab("Image lab"):
             image_tab.build_image_tab()
     demo.queue(default_concurrency_limit=4)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, css=SCRUB_CSS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())   # as python app.py does
     yield url, image_tab
     demo.close()
     mp.undo()
