@@ -85,7 +85,8 @@ def test_pipeline_layout_loads(tmp_path):
 
 @pytest.mark.parametrize("change, words", [
     (dict(config={"_class_name": "UNet2DConditionModel"}), "is a UNet2DConditionModel, not a UNet2DModel"),
-    (dict(config={"num_class_embeds": 10}), "class-conditional"),
+    (dict(config={"num_class_embeds": 1}), "num_class_embeds 1 must be a whole number in"),
+    (dict(config={"class_embed_type": "timestep"}), "conditions on a 'timestep' class embedding"),
     (dict(config={"time_embedding_type": "fourier"}), "'fourier' time embedding"),
     (dict(config={"in_channels": 4, "out_channels": 4}), "4-channel inputs"),
     (dict(config={"out_channels": 2}), "learned variance .out_channels 2 = 2 x 1"),
@@ -274,3 +275,37 @@ def test_offline_model_in_the_local_cache_still_loads(monkeypatch, grey_ckpt):
         return str(path) if repo_id == "cached/model" and path.is_file() else None
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", from_cache)
     assert hub.load_model("cached/model", measure=False).shape == (1, 8, 8)
+
+
+def test_a_class_conditional_checkpoint_loads_and_takes_labels(tmp_path):
+    from diffusion import sample
+    folder = make_checkpoint(tmp_path / "cond", channels=1, size=8, attention=False, output_scale=1.0,
+                             unet_overrides={"num_class_embeds": 4})
+    m = hub.load_folder(folder, measure=False)
+    assert (m.num_class_embeds, m.num_classes, m.null_label) == (4, 3, 3)
+    assert "class-conditional (3 classes, label 3 = no label)" in m.describe()
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([500.0, 500.0])
+    with torch.no_grad():
+        by_label = [m(x, t, torch.tensor([k, k])) for k in range(4)]
+        torch.testing.assert_close(m(x, t), by_label[3])                  # no labels: the "no label" class
+        assert not torch.allclose(by_label[0], by_label[1])               # the label reaches the network
+    with pytest.raises(ValueError, match=r"class labels for .* must be \[2\] integers in \[0, 3\]"):
+        m(x, t, torch.tensor([0, 4]))
+    calls = []
+    net = m.unet.forward
+
+    def counting(sample_, timestep, class_labels=None):
+        calls.append(len(sample_))
+        return net(sample_, timestep, class_labels=class_labels)
+    m.unet.forward = counting
+    traj = sample(m, m.schedule, x, "ddim", 4, y=torch.tensor([0, 1]), guidance_scale=3.0, record=False,
+                  **m.sampler_options("ddim"))
+    assert traj.nfe == 4 and calls == [4] * 4                              # both halves in one batched call
+
+
+def test_an_unconditional_model_refuses_labels(grey_ckpt):
+    m = hub.load_folder(grey_ckpt, measure=False)
+    assert m.null_label is None and m.num_classes == 0
+    with pytest.raises(ValueError, match="is unconditional: it takes no class labels"):
+        m(torch.zeros(1, 1, 8, 8), torch.tensor([3.0]), torch.tensor([0]))

@@ -1,4 +1,5 @@
-"""What the lab checks in a checkpoint before it builds anything: an unconditional DDPM-style ``UNet2DModel``
+"""What the lab checks in a checkpoint before it builds anything: a DDPM-style ``UNet2DModel`` (unconditional, or
+class-conditional through an embedding table)
 config, a discrete-beta scheduler config, and the noise schedule that config describes. Every refusal is a
 :class:`HubError` whose message names the model and the reason, written for the student."""
 from __future__ import annotations
@@ -62,7 +63,9 @@ def _no_safetensors(model_id: str, pickles) -> str:
 
 
 def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
-    """Check that the configs describe an unconditional DDPM-style UNet2DModel the lab can run.
+    """Check that the configs describe a DDPM-style UNet2DModel the lab can run: unconditional, or class-conditional
+    with ``num_class_embeds`` classes in diffusers' embedding table (``class_embed_type`` None), whose last class
+    is taken as the "no label" class of classifier-free guidance (as the lab's own conditional model is trained).
 
     Returns the scheduler settings the lab uses; raises HubError naming the first problem.
     """
@@ -70,9 +73,15 @@ def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
     if cls is None and ("cross_attention_dim" in config or "down_block_types" not in config):
         cls = "an unknown model class"
     if cls not in (None, "UNet2DModel"):
-        raise HubError(f"{model_id} is a {cls}, not a UNet2DModel (the lab runs unconditional image DDPMs)")
-    if config.get("num_class_embeds") is not None or config.get("class_embed_type") is not None:
-        raise HubError(f"{model_id} is class-conditional; the lab runs unconditional models only")
+        raise HubError(f"{model_id} is a {cls}, not a UNet2DModel (the lab runs image DDPMs, unconditional or "
+                       f"class-conditional)")
+    if config.get("class_embed_type") is not None:
+        raise HubError(f"{model_id} conditions on a {config.get('class_embed_type')!r} class embedding; the lab runs "
+                       f"unconditional models and class labels through an embedding table (num_class_embeds)")
+    classes = config.get("num_class_embeds")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or not 2 <= classes <= 10_000):
+        raise HubError(f"{model_id}: num_class_embeds {classes!r} must be a whole number in [2, 10000] (the classes "
+                       f"and the no-label class)")
     if config.get("time_embedding_type", "positional") not in ("positional", "learned"):
         raise HubError(f"{model_id} uses a {config.get('time_embedding_type')!r} time embedding (a score-SDE / "
                        f"sigma-conditioned model), not a DDPM timestep model")
@@ -116,6 +125,7 @@ def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
         "steps_offset": int(sched_config.get("steps_offset") or 0),
         "set_alpha_to_one": bool(sched_config.get("set_alpha_to_one", True)),
         "sample_size": (int(size[0]), int(size[1])), "in_channels": int(in_ch), "scheduler_class": scls,
+        "num_class_embeds": classes,
     }
 
 

@@ -35,15 +35,28 @@ class ImageModel:
     num_parameters: int
     download_bytes: int
     scheduler_class: str
+    num_class_embeds: int | None = None  # class-conditional: the classes plus the last, "no label" class
     call_cost_s: tuple[float, float] = (0.0, 0.0)  # one network call takes a + b * batch seconds (measured at
                                                    # load, then corrected by the runs' observed times: observe())
 
-    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    @property
+    def null_label(self) -> int | None:
+        """The class index that means "no label" (classifier-free guidance's unconditional input), or None for an
+        unconditional model."""
+        return None if self.num_class_embeds is None else self.num_class_embeds - 1
+
+    @property
+    def num_classes(self) -> int:
+        """How many real classes a conditional model knows (0 for an unconditional one)."""
+        return 0 if self.num_class_embeds is None else self.num_class_embeds - 1
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The network's prediction for x_t at timesteps t (float tensor [batch] or scalar), in x_t's dtype.
 
         diffusers' pipelines pass t as an int64 scalar; UNet2DModel's sinusoidal embedding casts it to float32,
         so integer-valued float t gives identical results. A learned (nn.Embedding) time embedding takes the
-        nearest integer timestep.
+        nearest integer timestep. ``y``: class labels [batch] of a class-conditional model (None: its "no label"
+        class, the unconditional prediction); an unconditional model refuses labels.
         """
         # the network may live on a GPU (ui.gpu moves it there inside a ZeroGPU call) while the samplers keep x_t,
         # their noise and their generator on the CPU: inputs go to the network's device, the output comes back
@@ -57,8 +70,22 @@ class ImageModel:
         if getattr(self.unet.config, "time_embedding_type", "positional") == "learned":
             t = t.round().long().clamp(0, self.schedule.num_timesteps - 1)
         x = x_t.to(device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
-        out = self.unet(x, t).sample          # autograd as the caller has it (the samplers turn it off)
+        labels = self._labels(y, x_t.shape[0], device)
+        out = self.unet(x, t, class_labels=labels).sample   # autograd as the caller has it (samplers turn it off)
         return out.to(device=x_t.device, dtype=x_t.dtype).contiguous()
+
+    def _labels(self, y, batch: int, device) -> torch.Tensor | None:
+        if self.num_class_embeds is None:
+            if y is not None:
+                raise ValueError(f"{self.id} is unconditional: it takes no class labels")
+            return None
+        if y is None:
+            return torch.full((batch,), self.null_label, dtype=torch.long, device=device)
+        y = torch.as_tensor(y, device=device).long()
+        if y.shape != (batch,) or (y < 0).any() or (y > self.null_label).any():
+            raise ValueError(f"class labels for {self.id} must be [{batch}] integers in [0, {self.null_label}] "
+                             f"({self.null_label} = no label), got {y.tolist()}")
+        return y
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -102,6 +129,8 @@ class ImageModel:
                 f"{self.schedule.num_timesteps} training steps ({self.schedule.name} betas), "
                 f"predicts {self.prediction_type}, variance {self.variance_type}, "
                 f"clip x0 {'on' if self.clip_sample else 'off'}")
+        if self.num_class_embeds is not None:
+            text += f", class-conditional ({self.num_classes} classes, label {self.null_label} = no label)"
         if self.steps_offset:  # the core's timestep spacings follow diffusers with steps_offset = 0
             text += f" (its steps_offset {self.steps_offset} is not applied)"
         return text

@@ -16,6 +16,7 @@ from .ancestral import ddim, ddpm
 from .common import Denoiser, Step, StopSampling, Trajectory, drive, seeded_noise
 from .dpm_solver import dpmpp_2m
 from .flow import FLOW_SAMPLERS, flow_sample
+from .guidance import Guided, check_guidance
 from .langevin import pc
 from .options import (LAB_DEFAULT, SAMPLER_OPTIONS, VARIANCE_TYPES, check_options, default_num_steps, model_calls,
                       options_for)
@@ -24,7 +25,7 @@ from .timesteps import SPACINGS, check_spacing
 
 __all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "Trajectory", "Step", "StopSampling",
            "VARIANCE_TYPES", "SPACINGS", "default_num_steps", "model_calls", "options_for", "check_spacing",
-           "seeded_noise", "FLOW_SAMPLERS", "flow_sample", "visited_timesteps"]
+           "seeded_noise", "FLOW_SAMPLERS", "flow_sample", "visited_timesteps", "Guided"]
 
 SAMPLERS = {
     "ddpm": ddpm,
@@ -40,7 +41,7 @@ SAMPLERS = {
 def sample(model, schedule: Schedule, x_T: torch.Tensor, sampler: str = "ddim", num_steps: int | None = None,
            generator: torch.Generator | None = None, *, prediction_type: str = "epsilon", clip_sample: bool = False,
            clip_sample_range: float = 1.0, callback=None, record: bool = True, grad: bool = False,
-           **options) -> Trajectory:
+           y=None, guidance_scale: float | None = None, **options) -> Trajectory:
     """Run ``sampler`` from ``x_T`` (a standard-normal draw) for ``num_steps`` steps; return the Trajectory.
 
     ``model(x_t, t)`` predicts ``prediction_type`` ("epsilon", "sample", "v_prediction") from x_t in the VP scale and
@@ -53,7 +54,10 @@ def sample(model, schedule: Schedule, x_T: torch.Tensor, sampler: str = "ddim", 
     early: the trajectory so far comes back with ``stopped=True`` and ``x0`` = the last x0_pred. ``record=False``
     keeps only x0 (xs and x0_preds are None). ``grad=True`` runs with autograd on, for methods that differentiate
     through the model (posterior sampling); otherwise the loop runs under ``torch.no_grad()``. All randomness comes
-    from ``generator``. On a zero-terminal-SNR schedule, epsilon-prediction is refused with a ValueError (x0 cannot
+    from ``generator``. ``y`` (class labels, a long tensor [batch] or one int) samples a conditional model
+    ``model(x_t, t, y)`` with classifier-free guidance of scale ``guidance_scale`` (default 1: plain conditional;
+    0: unconditional; see :mod:`diffusion.samplers.guidance`); the step record's ``extra`` then holds
+    ``eps_cond`` / ``eps_uncond``. On a zero-terminal-SNR schedule, epsilon-prediction is refused with a ValueError (x0 cannot
     be recovered from eps at SNR 0; diffusers would return inf/NaN there, or fudge alpha_bar to 2**-24).
     """
     if sampler not in SAMPLERS:
@@ -77,6 +81,9 @@ def sample(model, schedule: Schedule, x_T: torch.Tensor, sampler: str = "ddim", 
     if schedule.zero_terminal_snr and prediction_type == "epsilon":
         raise ValueError("prediction_type 'epsilon' is undefined on a zero-terminal-SNR schedule (x0 = (x_t - eps) / 0 "
                          "at the last step); use 'v_prediction' or 'sample' (Lin et al. 2023, §3.2)")
+    y, w = check_guidance(y, guidance_scale, x_T.shape[0])
+    if y is not None:
+        model = Guided(model, y, w)
     denoiser = Denoiser(model, prediction_type, clip_sample, clip_sample_range, record)
     steps = SAMPLERS[sampler](denoiser, schedule, x_T, num_steps, generator, **opts)
     return drive(steps, denoiser, x_T, num_steps, callback, record, grad)

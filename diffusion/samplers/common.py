@@ -67,15 +67,15 @@ class Recorder:
         self.nfe = 0
         self.x0_preds = [] if record else None
         self.last_x0 = None
-        self.first = None                 # (t, a, s, x_t, x0_pred, eps_pred) of the current step's first call
+        self.first = None                 # (t, a, s, x_t, x0_pred, eps_pred, extra) of the step's first call
 
-    def add(self, t, a, s, x_t, x0, eps) -> None:
+    def add(self, t, a, s, x_t, x0, eps, extra=None) -> None:
         self.nfe += 1
         self.last_x0 = x0
         if self.x0_preds is not None:
             self.x0_preds.append(x0)
         if self.first is None:
-            self.first = (float(t), float(a), float(s), x_t, x0, eps)
+            self.first = (float(t), float(a), float(s), x_t, x0, eps, extra or {})
 
 
 class Denoiser(Recorder):
@@ -98,8 +98,16 @@ class Denoiser(Recorder):
         x0, eps = to_x0_eps(out.to(x_t.dtype), x_t, alpha_bar, self.prediction_type)
         if self.clip is not None:
             x0 = x0.clamp(-self.clip, self.clip)
-        self.add(t, alpha_bar**0.5, (1 - alpha_bar) ** 0.5, x_t, x0, eps)
+        self.add(t, alpha_bar**0.5, (1 - alpha_bar) ** 0.5, x_t, x0, eps, self._guidance_parts(x_t, alpha_bar))
         return x0, eps
+
+    def _guidance_parts(self, x_t, alpha_bar) -> dict:
+        """A guided run's conditional and unconditional eps at this call (those it computed), for the step record."""
+        parts = getattr(self.model, "parts", None)
+        if parts is None:
+            return {}
+        return {f"eps_{name}": to_x0_eps(p.to(x_t.dtype), x_t, alpha_bar, self.prediction_type)[1]
+                for name, p in zip(("cond", "uncond"), parts) if p is not None}
 
 
 def check_output(out, x_t: torch.Tensor, t: float, calls_before: int, what: str) -> torch.Tensor:
@@ -128,8 +136,8 @@ def drive(steps, recorder: Recorder, x_T: torch.Tensor, num_steps: int, callback
                     xs.append(x)
                 first, recorder.first = recorder.first, None
                 if callback is not None:
-                    t0, a, s, x_t, x0_pred, eps_pred = first
-                    callback(Step(i, num_steps, t0, a, s, x_t, x0_pred, eps_pred, x, recorder.nfe))
+                    t0, a, s, x_t, x0_pred, eps_pred, extra = first
+                    callback(Step(i, num_steps, t0, a, s, x_t, x0_pred, eps_pred, x, recorder.nfe, extra))
         except StopSampling:
             stopped = True
             steps.close()

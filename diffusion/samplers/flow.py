@@ -14,6 +14,7 @@ import torch
 
 from ..parameterization import velocity_from_x0_eps, x0_eps_from_velocity
 from .common import Recorder, Trajectory, check_output, drive
+from .guidance import Guided, check_guidance
 
 __all__ = ["FLOW_SAMPLERS", "flow_path", "flow_velocity_target", "flow_sample"]
 
@@ -32,7 +33,9 @@ def flow_velocity_target(x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 def _velocity(model, x, t, calls: Recorder):
     v = check_output(model(x, torch.full((x.shape[0],), t, dtype=x.dtype)), x, t, calls.nfe, "a velocity")
     x0_pred, eps_pred = x0_eps_from_velocity(v, x, t)          # follow the straight line to t = 0
-    calls.add(t, 1 - t, t, x, x0_pred, eps_pred)
+    parts = getattr(model, "parts", (None, None))               # a guided run's two velocities, for the record
+    extra = {f"v_{name}": p for name, p in zip(("cond", "uncond"), parts) if p is not None}
+    calls.add(t, 1 - t, t, x, x0_pred, eps_pred, extra)
     return v
 
 
@@ -63,13 +66,14 @@ FLOW_SAMPLERS = {"euler": _euler, "heun": _heun}
 
 def flow_sample(model, x1: torch.Tensor, sampler: str = "euler", num_steps: int = 50,
                 generator: torch.Generator | None = None, *, callback=None, record: bool = True,
-                grad: bool = False) -> Trajectory:
+                grad: bool = False, y=None, guidance_scale: float | None = None) -> Trajectory:
     """Integrate a flow model from noise ``x1`` at t = 1 to t = 0 on a uniform grid of ``num_steps`` steps.
 
     ``model(x_t, t)`` returns the velocity, t a float tensor [batch] in [0, 1]. ``callback(step)`` after every
     step with a :class:`~diffusion.samplers.common.Step` (a = 1 - t, s = t); raising
     :class:`~diffusion.StopSampling` in it stops the run (``stopped=True``, ``x0`` = the last x0_pred). The ODE is
-    deterministic; ``generator`` is accepted for a uniform signature.
+    deterministic; ``generator`` is accepted for a uniform signature. ``y`` and ``guidance_scale``: classifier-free
+    guidance of a conditional velocity model ``model(x_t, t, y)``, as in :func:`diffusion.sample`.
     """
     if sampler not in FLOW_SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r} for a flow-matching model; choose one of "
@@ -78,6 +82,9 @@ def flow_sample(model, x1: torch.Tensor, sampler: str = "euler", num_steps: int 
         raise ValueError(f"num_steps must be an int in [1, 10000], got {num_steps!r}")
     if not isinstance(x1, torch.Tensor) or not x1.is_floating_point() or not torch.isfinite(x1).all():
         raise ValueError("x1 must be a finite floating-point tensor [batch, ...] (a standard-normal draw)")
+    y, w = check_guidance(y, guidance_scale, x1.shape[0])
+    if y is not None:
+        model = Guided(model, y, w)
     times = [1 - i / num_steps for i in range(num_steps)] + [0.0]
     calls = Recorder(record)
     return drive(FLOW_SAMPLERS[sampler](model, x1, times, calls), calls, x1, num_steps, callback, record, grad)
