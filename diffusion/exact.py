@@ -92,8 +92,17 @@ class _ExactDenoiser:
         return torch.stack(rows)
 
     # --- ready-made models ----------------------------------------------------------------------------------
+    null_label = None   # a labelled GaussianMixture sets it: the label that means "no label" (the whole mixture)
+
+    def posterior_mean_given(self, x_t, a, s, y=None):
+        """E[x_0 | x_t, y]: given class label y per sample ([batch] long; None, or the null label: no label)."""
+        if y is None:
+            return self.posterior_mean(x_t, a, s)
+        raise ValueError(f"{self!r} has no class labels; build the mixture with labels=... to condition on them")
+
     def model(self, schedule, prediction_type: str = "epsilon") -> "ExactModel":
-        """The exact denoiser as ``model(x_t, t)`` for :func:`diffusion.sample` (t in [0, T-1], may be fractional)."""
+        """The exact denoiser as ``model(x_t, t)`` for :func:`diffusion.sample` (t in [0, T-1], may be fractional);
+        of a labelled mixture, the conditional ``model(x_t, t, y)`` (y None: the whole mixture)."""
         check_prediction_type(prediction_type)
         return ExactModel(self, schedule, prediction_type)
 
@@ -102,22 +111,25 @@ class _ExactDenoiser:
 
         t is clamped below at ``t_min`` (at t = 0 the velocity is a 0/0 limit).
         """
-        def velocity(x_t, t):
+        def velocity(x_t, t, y=None):
             s = _per_sample(t, len(x_t)).clamp(min=t_min)
-            x0 = self.posterior_mean(x_t, 1 - s, s)
+            x0 = self.posterior_mean_given(x_t, 1 - s, s, y)
             return velocity_from_x0(x0, x_t.to(torch.float64), s[:, None]).to(x_t.dtype)
+        velocity.null_label = self.null_label
         return velocity
 
 
 class ExactModel:
-    """An exact denoiser bound to a schedule: ``model(x_t, t)`` returns the ``prediction_type`` quantity."""
+    """An exact denoiser bound to a schedule: ``model(x_t, t)`` returns the ``prediction_type`` quantity; for a
+    labelled mixture ``model(x_t, t, y)`` that of the class y (classifier-free guidance's conditional model)."""
 
     def __init__(self, denoiser: _ExactDenoiser, schedule, prediction_type: str):
         self.denoiser, self.schedule, self.prediction_type = denoiser, schedule, prediction_type
+        self.null_label = denoiser.null_label
 
-    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+    def __call__(self, x_t: torch.Tensor, t, y=None) -> torch.Tensor:
         ab = _per_sample(self.schedule.alpha_bar_at(t), len(x_t))
-        x0 = self.denoiser.posterior_mean(x_t, ab.sqrt(), (1 - ab).sqrt())
+        x0 = self.denoiser.posterior_mean_given(x_t, ab.sqrt(), (1 - ab).sqrt(), y)
         if self.prediction_type == "sample":
             return x0.to(x_t.dtype)
         eps = eps_from_x0(x0, x_t.to(torch.float64), ab)            # DDPM eq. 4 solved for eps
@@ -126,13 +138,16 @@ class ExactModel:
 
 
 class GaussianMixture(_ExactDenoiser):
-    """sum_k weights[k] N(means[k], covariances[k]) in 1-D or 2-D.
+    """sum_k weights[k] N(means[k], covariances[k]) in 1-D or 2-D, optionally with a class label per component.
 
     weights: [K] (non-negative, normalised here); means: [K, d] (or [K] for 1-D); covariances: [K, d, d], or [K, d]
     (diagonal variances), or [K] (isotropic variances; in 1-D simply the variances). Stored as float64.
+    labels: [K] non-negative ints or None. A labelled mixture is a joint p(x, y): p(x | y) is the sub-mixture of the
+    components labelled y with their weights renormalised (:meth:`sub_mixture`), p(y) their total weight, and
+    p(y | x_t) is closed form (:meth:`class_probs`); ``null_label`` (one past the largest label) means "no label".
     """
 
-    def __init__(self, weights, means, covariances):
+    def __init__(self, weights, means, covariances, labels=None):
         w = torch.as_tensor(weights, dtype=torch.float64).flatten()
         mu = torch.as_tensor(means, dtype=torch.float64)
         mu = mu[:, None] if mu.ndim == 1 else mu
@@ -156,14 +171,64 @@ class GaussianMixture(_ExactDenoiser):
             raise ValueError("covariances must be symmetric positive definite")
         self.weights, self.means, self.covariances = w / w.sum(), mu, cov
         self.dim, self.num_components = d, k
+        self.labels = None
+        if labels is not None:
+            lab = torch.as_tensor(labels)
+            if lab.shape != (k,) or lab.is_floating_point() or lab.dtype == torch.bool or (lab < 0).any():
+                raise ValueError(f"labels must be {k} non-negative integers (one per component), got {labels!r}")
+            self.labels = lab.long()
+            self.classes = sorted(set(self.labels.tolist()))
+            self.null_label = self.classes[-1] + 1
 
     @classmethod
-    def isotropic(cls, weights, means, stds) -> "GaussianMixture":
+    def isotropic(cls, weights, means, stds, labels=None) -> "GaussianMixture":
         """Components N(mu_k, std_k^2 I)."""
-        return cls(weights, means, torch.as_tensor(stds, dtype=torch.float64) ** 2)
+        return cls(weights, means, torch.as_tensor(stds, dtype=torch.float64) ** 2, labels)
 
     def __repr__(self):
-        return f"GaussianMixture(K={self.num_components}, dim={self.dim})"
+        labelled = "" if self.labels is None else f", classes={self.classes}"
+        return f"GaussianMixture(K={self.num_components}, dim={self.dim}{labelled})"
+
+    # --- labels: p(x | y), p(y | x_t) ---------------------------------------------------------------------------
+    def _require_labels(self) -> None:
+        if self.labels is None:
+            raise ValueError(f"{self!r} has no class labels; build the mixture with labels=... to condition on them")
+
+    def _check_label(self, label: int) -> None:
+        self._require_labels()
+        if label not in self.classes:
+            raise ValueError(f"unknown class {label!r}; this mixture's classes are {self.classes} "
+                             f"({self.null_label} = no label)")
+
+    def sub_mixture(self, label: int) -> "GaussianMixture":
+        """p(x | y = label): the components labelled ``label``, their weights renormalised."""
+        self._check_label(label)
+        keep = self.labels == label
+        return GaussianMixture(self.weights[keep], self.means[keep], self.covariances[keep], self.labels[keep])
+
+    def class_probs(self, x_t, a=1.0, s=0.0) -> torch.Tensor:
+        """p(y | x_t) for y in ``classes``: [batch, C], the responsibilities summed per label (Bayes' rule on the
+        noised mixture: the exact, noise-aware classifier of classifier guidance)."""
+        self._require_labels()
+        r = self.responsibilities(x_t, a, s)
+        return torch.stack([r[:, self.labels == c].sum(1) for c in self.classes], 1)
+
+    def posterior_mean_given(self, x_t, a, s, y=None):
+        """E[x_0 | x_t, y] per sample: the sub-mixture of its label's posterior mean (y None or the null label:
+        the whole mixture's)."""
+        if y is None:
+            return self.posterior_mean(x_t, a, s)
+        x = _as_batch(x_t, self.dim)
+        y = torch.as_tensor(y).long().reshape(-1)
+        if len(y) != len(x):
+            raise ValueError(f"y must hold one label per sample ({len(x)}), got {len(y)}")
+        a, s = _per_sample(a, len(x)), _per_sample(s, len(x))
+        out = torch.empty_like(x)
+        for label in y.unique().tolist():
+            rows = y == label
+            part = self if label == self.null_label else self.sub_mixture(label)
+            out[rows] = part.posterior_mean(x[rows], a[rows], s[rows])
+        return out
 
     # --- moments, transforms, sampling ---------------------------------------------------------------------
     def mean(self) -> torch.Tensor:
@@ -179,7 +244,8 @@ class GaussianMixture(_ExactDenoiser):
         """The mixture of scale * x + shift (scale: float or [d], a diagonal map)."""
         c = torch.as_tensor(scale, dtype=torch.float64).expand(self.dim)
         b = torch.as_tensor(shift, dtype=torch.float64).expand(self.dim)
-        return GaussianMixture(self.weights, self.means * c + b, self.covariances * c[:, None] * c[None, :])
+        return GaussianMixture(self.weights, self.means * c + b, self.covariances * c[:, None] * c[None, :],
+                               self.labels)
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
         """n draws: a component by weight, then mean + chol(Sigma) z."""
