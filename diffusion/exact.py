@@ -213,6 +213,18 @@ class GaussianMixture(_ExactDenoiser):
         r = self.responsibilities(x_t, a, s)
         return torch.stack([r[:, self.labels == c].sum(1) for c in self.classes], 1)
 
+    def classifier(self, schedule):
+        """The exact noise-aware classifier ``log_prob(x_t, t, y)`` = log p(y | x_t) at timesteps t of ``schedule``
+        (differentiable in x_t), for :class:`diffusion.samplers.guidance.ClassifierGuided`."""
+        self._require_labels()
+
+        def log_prob(x_t, t, y):
+            ab = _per_sample(schedule.alpha_bar_at(t), len(x_t))
+            log_joint = self._components(_as_batch(x_t, self.dim), ab.sqrt(), (1 - ab).sqrt())[1]   # [n, K]
+            mine = torch.where(self.labels[None, :] == torch.as_tensor(y).reshape(-1, 1), log_joint, -math.inf)
+            return torch.logsumexp(mine, 1) - torch.logsumexp(log_joint, 1)
+        return log_prob
+
     def posterior_mean_given(self, x_t, a, s, y=None):
         """E[x_0 | x_t, y] per sample: the sub-mixture of its label's posterior mean (y None or the null label:
         the whole mixture's)."""

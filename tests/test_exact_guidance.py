@@ -98,3 +98,22 @@ def test_labels_are_checked():
         plain.class_probs(torch.zeros(1, 2))
     with pytest.raises(ValueError, match="has no class labels"):
         sample(plain.model(SCHED), SCHED, torch.zeros(2, 2), "ddim", 5, y=0)
+
+
+def test_classifier_guidance_with_the_exact_classifier_is_classifier_free_guidance_with_w_its_scale():
+    from diffusion.samplers import ClassifierGuided
+    uncond = MIX.model(SCHED, "epsilon")                                   # called with y=None: the whole mixture
+    plain = lambda x, t: uncond(x, t)                                      # noqa: E731 - an unconditional model
+    x_T = torch.randn(500, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    for scale in (1.0, 3.0):
+        steered = ClassifierGuided(plain, SCHED, MIX.classifier(SCHED), 1, scale)
+        a = sample(steered, SCHED, x_T, "ddim", 40, timestep_spacing="trailing").x0
+        b = sample(uncond, SCHED, x_T, "ddim", 40, y=1, guidance_scale=scale, timestep_spacing="trailing").x0
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-7)
+    # the classifier itself is Bayes' rule: its probabilities are class_probs at the same noise level
+    t = torch.full((500,), 300.0, dtype=torch.float64)
+    ab = float(SCHED.alpha_bar_at(300.0))
+    probs = MIX.class_probs(x_T, ab**0.5, (1 - ab) ** 0.5)
+    torch.testing.assert_close(MIX.classifier(SCHED)(x_T, t, torch.ones(500, dtype=torch.long)).exp(), probs[:, 1])
+    with pytest.raises(ValueError, match="classifier guidance scale must be a finite number >= 0"):
+        ClassifierGuided(plain, SCHED, MIX.classifier(SCHED), 1, -1.0)

@@ -16,7 +16,7 @@ from .ancestral import ddim, ddpm
 from .common import Denoiser, Step, StopSampling, Trajectory, drive, seeded_noise
 from .dpm_solver import dpmpp_2m
 from .flow import FLOW_SAMPLERS, flow_sample
-from .guidance import Guided, check_guidance
+from .guidance import ClassifierGuided, Guided, check_guidance
 from .langevin import pc
 from .options import (LAB_DEFAULT, SAMPLER_OPTIONS, VARIANCE_TYPES, check_options, default_num_steps, model_calls,
                       options_for)
@@ -25,7 +25,7 @@ from .timesteps import SPACINGS, check_spacing
 
 __all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "Trajectory", "Step", "StopSampling",
            "VARIANCE_TYPES", "SPACINGS", "default_num_steps", "model_calls", "options_for", "check_spacing",
-           "seeded_noise", "FLOW_SAMPLERS", "flow_sample", "visited_timesteps", "Guided"]
+           "seeded_noise", "FLOW_SAMPLERS", "flow_sample", "visited_timesteps", "Guided", "ClassifierGuided"]
 
 SAMPLERS = {
     "ddpm": ddpm,

@@ -15,6 +15,12 @@ rule as (1 + w') cond - w' uncond, so their w' = w - 1 (their w' = 0 is conditio
 At w = 0 or w = 1 one network call per step suffices, and Guided makes just that one. Otherwise both predictions
 come from **one batched call** when the model names a ``null_label`` (the class index that means "no label", as the
 lab's conditional image model does), else from two calls.
+
+:class:`ClassifierGuided` is the other way to steer (Dhariwal & Nichol 2021): an *unconditional* epsilon-model plus
+the gradient of a noise-aware classifier log p(y | x_t). Since grad log p(y | x_t) = grad log p_t(x_t | y) -
+grad log p_t(x_t) (Bayes), with the exact classifier of the exact model it is classifier-free guidance with
+w = its scale, to the last digit -- a learned classifier and a learned conditional model differ, which is the point
+of comparing them.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import math
 
 import torch
 
-__all__ = ["Guided", "check_guidance"]
+__all__ = ["Guided", "ClassifierGuided", "check_guidance"]
 
 
 def check_guidance(y, guidance_scale, batch: int):
@@ -76,3 +82,30 @@ class Guided:
             cond, uncond = self.model(x_t, t, y), self.model(x_t, t, None)
         self.parts = (cond, uncond)
         return uncond + self.w * (cond - uncond)
+
+
+class ClassifierGuided:
+    """An unconditional epsilon-model steered toward class ``y`` by a classifier (Dhariwal & Nichol 2021, Alg. 2):
+
+        eps_hat(x_t) = eps(x_t) - scale * sqrt(1 - alpha_bar_t) * grad_x log p(y | x_t)
+
+    ``log_prob(x_t, t, y)`` returns log p(y | x_t) [batch] of a noise-aware classifier, differentiable in x_t (the
+    exact one of a labelled mixture: :meth:`diffusion.exact.GaussianMixture.classifier`). Use it as a plain
+    ``model(x_t, t)`` with ``prediction_type="epsilon"``; the gradient is taken here, whatever autograd mode the
+    sampler runs in."""
+
+    def __init__(self, model, schedule, log_prob, y, scale: float):
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"classifier guidance scale must be a finite number >= 0, got {scale!r}")
+        self.model, self.schedule, self.log_prob, self.y, self.scale = model, schedule, log_prob, y, float(scale)
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        eps = self.model(x_t, t)
+        if self.scale == 0:
+            return eps
+        y = torch.as_tensor(self.y).long().expand(len(x_t)).to(x_t.device)
+        with torch.enable_grad():
+            x = x_t.detach().requires_grad_(True)
+            grad, = torch.autograd.grad(self.log_prob(x, t, y).sum(), x)
+        ab = self.schedule.alpha_bar_at(t).to(x_t.dtype).reshape(-1, *([1] * (x_t.ndim - 1)))
+        return eps - self.scale * (1 - ab).sqrt() * grad
