@@ -7,9 +7,9 @@ for that hour. Reopening the page starts a *new* session anyway, so that hour bu
 
 :func:`release_closed_sessions` registers a ``demo.unload`` handler: it runs when a visitor's heartbeat connection
 ends (a closed or reloaded tab, or a closed ``gradio_client.Client``), and :data:`CLOSED_TTL_S` seconds later
-:func:`release` deletes the session's state — every ``delete_callback`` runs (``ui.toy_session.close_session`` and
-the others stop running jobs and drop the session's runs) — and forgets the session, then asks the C allocator to
-hand freed memory back to the system. The per-tab ``time_to_live`` (ui.common.SESSION_TTL_S) still bounds
+:func:`release` deletes the session's state — every ``delete_callback`` runs (``ui.serving.session.close_session``
+stops the session's running jobs and drops its runs) — and forgets the session, then asks the C allocator to
+hand freed memory back to the system. The per-tab ``time_to_live`` (ui.serving.session.SESSION_TTL_S) still bounds
 sessions that stay open.
 """
 from __future__ import annotations
