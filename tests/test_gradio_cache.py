@@ -50,3 +50,21 @@ def test_concurrent_saves_of_one_picture_never_expose_a_partial_file(tmp_path):
     for t in readers:
         t.join()
     assert sizes and set(sizes) == {whole}                  # Gradio's own rewrite shows readers 0 or partial sizes
+
+
+def test_exports_go_straight_into_gradios_cache_and_leave_nothing_in_tmpdir(tmp_path, monkeypatch):
+    import tempfile
+
+    from gradio import utils
+    from ui.widgets.export import gif_file
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)                 # re-read TMPDIR
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    frames = [Image.new("RGB", (32, 32), (i * 40, 0, 0)) for i in range(5)]
+    first, again = gif_file(frames, prefix="toy-reverse"), gif_file(frames, prefix="toy-reverse")
+    cache = Path(utils.get_upload_folder()).resolve()
+    assert Path(first).resolve().is_relative_to(cache) and first == again          # one file for the same bytes
+    with Image.open(first) as im:
+        assert im.format == "GIF" and im.n_frames == 5
+    assert list((tmp_path / "tmp").iterdir()) == []                                  # nothing left in TMPDIR

@@ -6,8 +6,8 @@ defaulted: ``/compare_schedules``, ``/compare_spacing``, ``/race``, ``/race_stop
 """
 from __future__ import annotations
 
+import io
 import math
-import tempfile
 
 import gradio as gr
 import numpy as np
@@ -20,6 +20,7 @@ from diffusion.labs import breakit, compare, race, racers
 from diffusion.schedules import SCHEDULES, make_schedule
 
 from ..serving.jobs import StreamedJob
+from ..widgets.export import cached_file
 from ..widgets.inputs import choice, number
 from ..widgets.pictures import BUILTIN_EXAMPLE, example_names, picture
 from . import figures
@@ -216,9 +217,9 @@ def _blown_note(result, racer) -> str:
 
 
 def _race_png(result, figure) -> str:
-    with tempfile.NamedTemporaryFile(prefix="race-", suffix=".png", delete=False) as fh:
-        figure.save(fh, "PNG")
-        return fh.name
+    buf = io.BytesIO()
+    figure.save(buf, "PNG")
+    return cached_file(buf.getvalue(), "race.png")
 
 
 def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["samplers"], steps=DEFAULT_RACE["steps"],

@@ -1,15 +1,15 @@
 """Exports: the Export row every tab shows (a view picker, GIF speed, GIF and PNG buttons and their outputs), and
-the animated GIF file of a run's frames."""
+the files a visitor downloads (a run's animated GIF, a figure's PNG), written straight into Gradio's cache."""
 from __future__ import annotations
 
-import tempfile
+import io
 from dataclasses import dataclass
 from typing import Iterable
 
 import gradio as gr
 from PIL import Image
 
-__all__ = ["gif_file", "ExportRow", "export_row"]
+__all__ = ["gif_file", "cached_file", "ExportRow", "export_row"]
 
 
 @dataclass
@@ -39,8 +39,17 @@ def export_row(views: list[str], label: str = "View", frame_height: int | None =
     return ExportRow(view, fps, gif_btn, frame_btn, gif_out, frame_out)
 
 
+def cached_file(data: bytes, name: str) -> str:
+    """``data`` as a file in Gradio's cache (``<sha256>/name``), where an output component's files go anyway: a
+    handler that returns this path is served from there with no further copy, the same bytes asked for twice are
+    one file, and the demo's ``delete_cache`` removes it on schedule. Nothing is left in TMPDIR. Written
+    atomically (ui.serving.gradio_cache)."""
+    from gradio import processing_utils, utils
+    return processing_utils.save_bytes_to_cache(data, name, utils.get_upload_folder())
+
+
 def gif_file(frames: Iterable[Image.Image], fps: float = 12.0, hold_last_s: float = 1.0, prefix: str = "run") -> str:
-    """Write frames to an animated GIF in a fresh temp file and return its path (Gradio serves it for download)."""
+    """Frames as an animated GIF in Gradio's cache (:func:`cached_file`); returns its path."""
     frames = [f.convert("RGB") for f in frames]
     if not frames:
         raise ValueError("no frames to write")
@@ -48,7 +57,7 @@ def gif_file(frames: Iterable[Image.Image], fps: float = 12.0, hold_last_s: floa
     durations = [ms] * len(frames)
     durations[-1] = max(ms, round(1000 * hold_last_s))
     palette = [f.quantize(128, method=Image.Quantize.FASTOCTREE) for f in frames]
-    with tempfile.NamedTemporaryFile(prefix=f"{prefix}-", suffix=".gif", delete=False) as fh:
-        palette[0].save(fh, "GIF", save_all=True, append_images=palette[1:], duration=durations, loop=0,
-                        optimize=False, disposal=1)
-        return fh.name
+    buf = io.BytesIO()
+    palette[0].save(buf, "GIF", save_all=True, append_images=palette[1:], duration=durations, loop=0,
+                    optimize=False, disposal=1)
+    return cached_file(buf.getvalue(), f"{prefix}.gif")

@@ -10,6 +10,8 @@ from typing import Sequence
 
 from PIL import Image
 
+from .export import cached_file
+
 __all__ = ["encode_png", "data_uri", "decode_png", "png_file", "scrubber_html", "placeholder_html", "scrub_js",
            "play_js", "SCRUB_CSS"]
 
@@ -33,9 +35,8 @@ def png_file(png: bytes, name: str = "frame.png") -> str:
     """These PNG bytes as a file in Gradio's cache, where an image output would put them (``<sha256>/name``).
 
     A handler that returns this path sends a stored frame as it is, with no decoding and re-encoding, so a scrub
-    stays cheap while training jobs hold the CPUs. Written atomically (ui.serving.gradio_cache) and found again when another visitor asks for the same frame."""
-    from gradio import processing_utils, utils
-    return processing_utils.save_bytes_to_cache(png, name, utils.get_upload_folder())
+    stays cheap while training jobs hold the CPUs; another visitor asking for the same frame gets the same file."""
+    return cached_file(png, name)
 
 
 def scrubber_html(elem_id: str, views: Sequence[tuple[str, Sequence[bytes]]], labels: Sequence[str],
