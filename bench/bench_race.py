@@ -61,7 +61,8 @@ def main() -> None:
 
     from ui.compare import figures
     ref = racers.reference_points(racer, 1000, 0).numpy()
-    med, _, _ = timed(lambda: figures.stack([figures.race_clouds(result, ref), figures.race_plot(result)]), args.repeats)
+    med, _, _ = timed(lambda: figures.stack([figures.race_clouds(result, ref), figures.race_plot(result)]),
+                      args.repeats)
     out["figures_s"] = round(med, 2)
 
     exact = racers.exact_racer("gaussians8")

@@ -37,7 +37,8 @@ from .samplers import (FLOW_SAMPLERS, LAB_DEFAULT, SAMPLER_OPTIONS, SAMPLERS, SP
 from .schedules import SCHEDULES, Schedule, alpha_bar_from_sigma, make_schedule, sigma_from_alpha_bar
 
 __all__ = ["make_schedule", "Schedule", "SCHEDULES", "sigma_from_alpha_bar", "alpha_bar_from_sigma", "q_sample",
-           "q_posterior", "sample", "flow_sample", "FLOW_SAMPLERS", "Trajectory", "Step", "StopSampling", "seeded_noise",
+           "q_posterior", "sample", "flow_sample", "FLOW_SAMPLERS", "Trajectory", "Step", "StopSampling",
+           "seeded_noise",
            "model_calls", "options_for", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "SPACINGS", "VARIANCE_TYPES",
            "PREDICTION_TYPES", "to_x0_eps", "convert", "x0_from_eps", "eps_from_x0", "v_from_x0_eps", "x0_eps_from_v",
            "score_from_eps", "eps_from_score"]

@@ -60,7 +60,8 @@ def main(argv=None):
     torch.set_num_threads(1)
     model = hub.load_folder(args.model, measure=False)
     if model.num_classes != 10:
-        raise ValueError(f"{args.model}: expected a model of the 10 digits and a no-label class, got {model.describe()}")
+        raise ValueError(f"{args.model}: expected a model of the 10 digits and a no-label class, got "
+                         f"{model.describe()}")
     t0 = time.perf_counter()
     data = load_data(model.sample_size[0])
     judge = train_classifier(data, seed=0)

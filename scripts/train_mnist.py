@@ -176,7 +176,8 @@ def main(argv=None):
 
     conditional = args.num_class_embeds is not None
     if conditional and args.num_class_embeds != NULL_LABEL + 1:
-        raise ValueError(f"--num-class-embeds {args.num_class_embeds}: use {NULL_LABEL + 1} (digits and the null label)")
+        raise ValueError(f"--num-class-embeds {args.num_class_embeds}: use {NULL_LABEL + 1} (the digits and the "
+                         f"null label)")
     y_train = data["train_y"].to(device)
     model = build_unet(args.resolution, channels, args.norm_groups, bool(args.mid_attention),
                        args.num_class_embeds).to(device)

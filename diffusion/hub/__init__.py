@@ -1,4 +1,5 @@
-"""Pretrained image diffusion models (``config`` checks, ``model`` the wrapper and its cost, ``loading``): the bundled MNIST DDPM, or a diffusers ``UNet2DModel`` checkpoint from the Hub.
+"""Pretrained image diffusion models: the bundled MNIST DDPM, or a diffusers ``UNet2DModel`` checkpoint from the Hub
+(``config`` checks a checkpoint, ``model`` is the wrapper and its cost model, ``loading`` loads and caches).
 
 ``load_model(name)`` returns an :class:`ImageModel`: the network wrapped once as ``model(x_t, t) -> prediction``
 (it knows nothing else of the noise process, see ``diffusion.__doc__``), the ``Schedule`` built from the

@@ -79,7 +79,8 @@ def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
         raise HubError(f"{model_id} conditions on a {config.get('class_embed_type')!r} class embedding; the lab runs "
                        f"unconditional models and class labels through an embedding table (num_class_embeds)")
     classes = config.get("num_class_embeds")
-    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or not 2 <= classes <= 10_000):
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int)
+                                or not 2 <= classes <= 10_000):
         raise HubError(f"{model_id}: num_class_embeds {classes!r} must be a whole number in [2, 10000] (the classes "
                        f"and the no-label class)")
     if config.get("time_embedding_type", "positional") not in ("positional", "learned"):

@@ -1,4 +1,4 @@
-"""The Compare lab's back-end: noise schedules side by side, and which timesteps a few-step sampler visits: the numbers of the Compare lab.
+"""The Compare lab's back-end: noise schedules side by side, and which timesteps a few-step sampler visits.
 
 * :func:`schedule_set` -- several schedules of one T, optionally each beside its zero-terminal-SNR rescale
   (Lin et al. 2023, Alg. 1).
@@ -9,10 +9,10 @@
   :data:`SIGNAL_LIMIT` of the signal is left (Lin et al. 2023 found Stable Diffusion's 0.068 already enough to stop
   it making very dark or bright images) or when x_{T-1} measurably differs from N(0, I): its quality figure against
   fresh N(0, I) draws (1.0 = as close as another N(0, I) draw) above :data:`GAUSSIAN_LIMIT`.
-* :func:`~diffusion.samplers.visited_timesteps` / :func:`spacing_rows` -- the timesteps a sampler calls the model at under the
-  ``leading``, ``trailing`` and ``linspace`` spacings (Lin et al. 2023, Table 2), found by *running* the sampler
-  (with a model that predicts 0), so they are exactly what it does; and the signal sqrt(alpha_bar) it assumes
-  x_T still holds at its first call. :func:`spacing_experiment` samples once per spacing to show the effect.
+* :func:`~diffusion.samplers.visited_timesteps` / :func:`spacing_rows` -- the timesteps a sampler calls the model at
+  under the ``leading``, ``trailing`` and ``linspace`` spacings (Lin et al. 2023, Table 2), found by *running* the
+  sampler (with a model that predicts 0), so they are exactly what it does; and the signal sqrt(alpha_bar) it
+  assumes x_T still holds at its first call. :func:`spacing_experiment` samples once per spacing to show the effect.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The Image lab's back-end: what it does with a pretrained :class:`~diffusion.hub.ImageModel`: noise an image (forward process),
-sample a batch (any core sampler), and noise-and-restore (SDEdit), recording what a student scrubs through.
+"""The Image lab's back-end: what it does with a pretrained :class:`~diffusion.hub.ImageModel` -- noise an image
+(forward process), sample a batch (any core sampler), and noise-and-restore (SDEdit), recording what a student
+scrubs through.
 
 All the maths is the core's (``diffusion.sample``, ``q_sample``, ``to_x0_eps``); this module draws the noise as
 diffusers' pipelines do, guards the time a run may take, and keeps a bounded, subsampled record in uint8.

@@ -57,8 +57,8 @@ def sample(model, schedule: Schedule, x_T: torch.Tensor, sampler: str = "ddim", 
     from ``generator``. ``y`` (class labels, a long tensor [batch] or one int) samples a conditional model
     ``model(x_t, t, y)`` with classifier-free guidance of scale ``guidance_scale`` (default 1: plain conditional;
     0: unconditional; see :mod:`diffusion.samplers.guidance`); the step record's ``extra`` then holds
-    ``eps_cond`` / ``eps_uncond``. On a zero-terminal-SNR schedule, epsilon-prediction is refused with a ValueError (x0 cannot
-    be recovered from eps at SNR 0; diffusers would return inf/NaN there, or fudge alpha_bar to 2**-24).
+    ``eps_cond`` / ``eps_uncond``. On a zero-terminal-SNR schedule, epsilon-prediction is refused with a ValueError
+    (x0 cannot be recovered from eps at SNR 0; diffusers would return inf/NaN there, or fudge alpha_bar to 2**-24).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")

@@ -116,8 +116,9 @@ class ToyModel:
         Diffusion: any sampler of :data:`diffusion.SAMPLERS` with its options (eta, timestep_spacing, callback,
         record, ...); no sampler: the lab's default, :data:`diffusion.LAB_DEFAULT` (dpmpp_2m, 20 steps, leading);
         a named sampler without num_steps: its own default (T for ddpm and pc, else 50). Flow matching: "euler"
-        (default) or "heun" of :mod:`diffusion.samplers.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``; xs and
-        x0_preds are mapped to the data's space with the same affine map as the samples.
+        (default) or "heun" of :mod:`diffusion.samplers.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``;
+        xs and x0_preds are mapped to the data's space with the same affine map as the samples (a callback's step
+        record is in the model's standardised space).
         """
         from ..samplers import LAB_DEFAULT, flow_sample, sample as diffusion_sample, seeded_noise
         from .data import MAX_POINTS

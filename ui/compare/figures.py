@@ -1,8 +1,8 @@
 """Drawing for the Compare lab: schedule curves, the noised grid, visited timesteps, race panels and plots.
 
 No maths here: the numbers come from :mod:`diffusion.labs.compare`, :mod:`diffusion.labs.race` and
-:mod:`diffusion.labs.breakit`. Line plots use matplotlib (Agg, drawn straight to a PIL image, no pyplot state); point clouds use the fast PIL
-rasteriser of :mod:`ui.widgets.canvas`.
+:mod:`diffusion.labs.breakit`. Line plots use matplotlib (Agg, drawn straight to a PIL image, no pyplot state);
+point clouds use the fast PIL rasteriser of :mod:`ui.widgets.canvas`.
 """
 from __future__ import annotations
 
