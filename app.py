@@ -61,7 +61,9 @@ def launch_kwargs() -> dict:
     from ui.widgets.scrubber import SCRUB_CSS
     # show_error: input that Gradio's own components cannot parse (a word for a slider, through the API) then gets
     # Gradio's message naming the component, the expected type and the value, instead of an anonymous failure
-    return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), show_error=True)
+    # enable_monitoring=False: Gradio's /monitoring pages (every visitor's request counts and timings) stay closed
+    return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), show_error=True,
+                enable_monitoring=False)
 
 
 def main() -> None:

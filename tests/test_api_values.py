@@ -109,3 +109,11 @@ def test_a_diverging_training_run_keeps_the_previous_model(client):
     html, _, quality = client.predict(num_steps=10, n=300, api_name="/toy_sample")
     assert "default model" in quality and "nan" not in quality.lower(), quality   # the previous (default) model
     assert html.count('<img class="dl-frame') == 2 * 11
+
+
+def test_gradios_monitoring_pages_are_closed(app_server):
+    import httpx
+    for path in ("/monitoring/summary", "/gradio_api/monitoring/summary", "/monitoring"):
+        r = httpx.get(app_server.url.rstrip("/") + path, timeout=30)
+        assert r.status_code in (403, 404), (path, r.status_code, r.text[:200])
+        assert "avg_duration" not in r.text and "Monitoring URL" not in r.text
