@@ -98,7 +98,9 @@ class Denoiser(Recorder):
         x0, eps = to_x0_eps(out.to(x_t.dtype), x_t, alpha_bar, self.prediction_type)
         if self.clip is not None:
             x0 = x0.clamp(-self.clip, self.clip)
-        self.add(t, alpha_bar**0.5, (1 - alpha_bar) ** 0.5, x_t, x0, eps, self._guidance_parts(x_t, alpha_bar))
+        # the guided parts are converted only for a step's first call: the one its record shows
+        extra = self._guidance_parts(x_t, alpha_bar) if self.first is None else None
+        self.add(t, alpha_bar**0.5, (1 - alpha_bar) ** 0.5, x_t, x0, eps, extra)
         return x0, eps
 
     def _guidance_parts(self, x_t, alpha_bar) -> dict:
