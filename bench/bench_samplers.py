@@ -77,7 +77,7 @@ def main():
     zero_model = lambda x, t: zero                                        # costs nothing: a ready-made output
     out = {"points": N_POINTS, "T": T, "model": model_name, "torch_threads": torch.get_num_threads(),
            "lab_default": bench(LAB_DEFAULT["sampler"], LAB_DEFAULT["num_steps"], model, zero_model, schedule, x_T,
-                                repeats=7, timestep_spacing=LAB_DEFAULT["timestep_spacing"]),
+                                repeats=7, use_karras_sigmas=LAB_DEFAULT["use_karras_sigmas"]),
            "ddpm_1000": bench("ddpm", 1000, model, zero_model, schedule, x_T, repeats=3, with_record=False)}
     if "--all" in sys.argv:
         out["all"] = [bench(s, default_num_steps(s, schedule) if s not in ("ddpm", "pc") else 250, model,

@@ -98,7 +98,10 @@ def compare(sampler, schedule_name, spacing, num_steps, prediction_type, model_k
     traj = sample(model, schedule, x_T, sampler, num_steps, torch.Generator().manual_seed(7),
                   prediction_type=prediction_type, timestep_spacing=spacing, **options)
     visited = sch.timesteps.double() if sampler != "heun" else sch.timesteps[::2].double()
-    assert torch.allclose(traj.timesteps, visited), (traj.timesteps, visited)
+    # Karras timesteps are log-sigma interpolations on diffusers' float32 table (its alpha_bar a float32 cumprod):
+    # they agree to a fiftieth of a timestep, not to float precision
+    atol = 0.02 if options.get("use_karras_sigmas") else 1e-8
+    assert torch.allclose(traj.timesteps, visited, atol=atol), (traj.timesteps, visited)
     assert torch.isfinite(traj.x0).all()
     if not torch.isfinite(ref).all():
         # euler_ancestral, cosine, first sigma 2e4: diffusers' sqrt(sigma_next^2 - sigma_up^2) cancels to a
@@ -135,6 +138,22 @@ def test_equals_diffusers(sampler, schedule_name, spacing):
     preds = PREDICTIONS if sampler != "euler_ancestral" else PREDICTIONS[:2]   # diffusers: no "sample" there
     for steps, pred, kind in itertools.product(STEPS, preds, ["mlp", "exact"]):
         err, allowed = compare(sampler, schedule_name, spacing, steps, pred, kind)
+        if not err <= allowed:
+            bad.append((steps, pred, kind, err, allowed))
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp_2m"])      # diffusers: none for euler_ancestral
+@pytest.mark.parametrize("schedule_name", ["linear", "scaled_linear"])
+# not cosine: its clipped last step (sigma 2e4) puts most Karras sigmas at t > 998, where diffusers' float32
+# interpolation and truncation land one timestep away from the exact 999 (998.99 -> 998): a float32 artefact
+@pytest.mark.parametrize("spacing", ["leading", "linspace"])
+def test_karras_sigmas_equal_diffusers(sampler, schedule_name, spacing):
+    # use_karras_sigmas=True: the sigmas spaced by Karras et al.'s eq. 5 (rho = 7), the model called at each one's
+    # log-sigma-interpolated timestep (rounded by DPM-Solver except on cosine), as diffusers does
+    bad = []
+    for steps, pred, kind in itertools.product((3, 20), PREDICTIONS[:2], ["mlp", "exact"]):
+        err, allowed = compare(sampler, schedule_name, spacing, steps, pred, kind, use_karras_sigmas=True)
         if not err <= allowed:
             bad.append((steps, pred, kind, err, allowed))
     assert not bad, bad

@@ -18,14 +18,14 @@ from .dpm_solver import dpmpp_2m
 from .flow import FLOW_SAMPLERS, flow_sample
 from .guidance import ClassifierGuided, Guided, check_guidance
 from .langevin import pc
-from .options import (LAB_DEFAULT, SAMPLER_OPTIONS, VARIANCE_TYPES, check_options, default_num_steps, model_calls,
-                      options_for)
+from .options import (LAB_DEFAULT, LAB_SPACINGS, SAMPLER_OPTIONS, VARIANCE_TYPES, check_options, default_num_steps,
+                      model_calls, options_for, spacing_options)
 from .sigma_space import euler, euler_ancestral, heun
 from .timesteps import SPACINGS, check_spacing
 
 __all__ = ["sample", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "Trajectory", "Step", "StopSampling",
            "VARIANCE_TYPES", "SPACINGS", "default_num_steps", "model_calls", "options_for", "check_spacing",
-           "seeded_noise", "FLOW_SAMPLERS", "flow_sample", "visited_timesteps", "Guided", "ClassifierGuided"]
+           "seeded_noise", "LAB_SPACINGS", "spacing_options", "FLOW_SAMPLERS", "flow_sample", "visited_timesteps", "Guided", "ClassifierGuided"]
 
 SAMPLERS = {
     "ddpm": ddpm,

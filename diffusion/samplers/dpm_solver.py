@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..schedules import alpha_bar_from_sigma
-from .timesteps import check_distinct, dpm_timesteps
+from .timesteps import check_distinct, dpm_timesteps, float32_sigmas, karras_sigmas, sigma_to_t
 
 
-def dpmpp_2m(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace"):
+def dpmpp_2m(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace", use_karras_sigmas=False):
     """DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2), multistep with the previous x0_pred."""
-    ts = dpm_timesteps(schedule.num_timesteps, num_steps, timestep_spacing)
-    check_distinct(ts, "dpmpp_2m", timestep_spacing, num_steps)  # N = T would repeat t and divide by h = 0
     table = schedule.ode_sigmas
-    sigmas = [float(table[t]) for t in ts] + [0.0]    # k-diffusion sigma (VE scale); 0 after the last step
+    if use_karras_sigmas:
+        # diffusers: N Karras sigmas over the whole table (whatever the spacing), the model called at the rounded
+        # timestep of each (truncated for the cosine schedule); the steps use the Karras sigmas themselves, so a
+        # timestep repeated by rounding (two low sigmas near t = 0) is harmless
+        table32 = float32_sigmas(schedule)
+        sigmas = karras_sigmas(float(table32[-1]), float(table32[0]), num_steps).tolist()
+        ts = sigma_to_t(sigmas, table32)     # quirk: rounded, except on cosine, where int64 storage truncates
+        ts = [int(t) for t in (ts if schedule.name == "cosine" else ts.round())]
+        sigmas = [float(np.float32(s)) for s in sigmas] + [0.0]
+    else:
+        ts = dpm_timesteps(schedule.num_timesteps, num_steps, timestep_spacing)
+        check_distinct(ts, "dpmpp_2m", timestep_spacing, num_steps)  # N = T would repeat t and divide by h = 0
+        sigmas = [float(table[t]) for t in ts] + [0.0]    # k-diffusion sigma (VE scale); 0 after the last step
     x0_prev, h_prev = None, None
     for i, t in enumerate(ts):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..schedules import Schedule
 from .timesteps import check_spacing
 
-__all__ = ["SAMPLER_OPTIONS", "VARIANCE_TYPES", "LAB_DEFAULT", "options_for", "check_options", "model_calls",
-           "default_num_steps"]
+__all__ = ["SAMPLER_OPTIONS", "VARIANCE_TYPES", "LAB_DEFAULT", "LAB_SPACINGS", "options_for", "spacing_options",
+           "check_options", "model_calls", "default_num_steps"]
 
 VARIANCE_TYPES = ("fixed_small", "fixed_large")
 
@@ -15,17 +15,20 @@ VARIANCE_TYPES = ("fixed_small", "fixed_large")
 SAMPLER_OPTIONS = {
     "ddpm": {"timestep_spacing": "leading", "variance_type": "fixed_small"},
     "ddim": {"timestep_spacing": "leading", "eta": 0.0},
-    "euler": {"timestep_spacing": "linspace"},
-    "heun": {"timestep_spacing": "linspace"},
-    "dpmpp_2m": {"timestep_spacing": "linspace"},
+    "euler": {"timestep_spacing": "linspace", "use_karras_sigmas": False},
+    "heun": {"timestep_spacing": "linspace", "use_karras_sigmas": False},
+    "dpmpp_2m": {"timestep_spacing": "linspace", "use_karras_sigmas": False},
     "euler_ancestral": {"timestep_spacing": "linspace"},
     "pc": {"timestep_spacing": "leading", "snr": 0.16, "corrector_steps": 1},
 }
-# What the lab offers first (the UI's choice; sample()'s own defaults stay diffusers'). DPM-Solver++(2M) reaches
-# ddpm-1000 quality in 20 calls (Lu et al. 2022b). "leading" spacing (first call at t = 20 * (T // 21) = 940 for
-# T = 1000) steps around the cosine schedule's last, clipped step (beta = 0.999, sigma_{T-1} = 2e4), where every
-# sampler that starts at t = T-1 multiplies an epsilon-network's error by sigma (bench/README.md has the figures).
-LAB_DEFAULT = {"sampler": "dpmpp_2m", "num_steps": 20, "timestep_spacing": "leading"}
+# What the lab offers first (the UI's choice, ToyModel.sample()'s default; sample()'s own defaults stay diffusers'):
+# DPM-Solver++(2M) (Lu et al. 2022b) on Karras et al.'s sigmas (rho = 7), 20 calls. Chosen on the toy yardstick
+# (k-NN precision/recall, bench/bench_toy.py): a thin stroke is decided at low noise, and Karras sigmas put the last
+# calls there (sigma 0.06, 0.025, 0.01 for the linear schedule) where diffusers' spacings jump from t ~ 47
+# (sigma ~ 0.17) straight to 0 -- which blurs a word's strokes into a band whatever the network (bench/README.md).
+LAB_DEFAULT = {"sampler": "dpmpp_2m", "num_steps": 20, "use_karras_sigmas": True}
+# The lab's one "spacing" control: diffusers' three timestep spacings, or "karras" (use_karras_sigmas).
+LAB_SPACINGS = ("karras", "leading", "trailing", "linspace")
 
 _ALL_OPTIONS = {name for opts in SAMPLER_OPTIONS.values() for name in opts}
 
@@ -47,6 +50,18 @@ def options_for(sampler: str, **wanted) -> dict:
         raise ValueError(f"unknown option(s) {unknown}; samplers take {sorted(_ALL_OPTIONS)}")
     takes = SAMPLER_OPTIONS[sampler]
     return {k: v for k, v in wanted.items() if k in takes and v is not None}
+
+
+def spacing_options(sampler: str, spacing: str | None) -> dict:
+    """The sampler options that the lab's spacing choice (one of :data:`LAB_SPACINGS`, None = default) means for
+    ``sampler``: "karras" is ``use_karras_sigmas=True`` where the sampler takes it, else the sampler's own default
+    spacing; the others are ``timestep_spacing``."""
+    _check_sampler(sampler)
+    if spacing is not None and spacing not in LAB_SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; choose one of {list(LAB_SPACINGS)}")
+    if spacing == "karras":
+        return {"use_karras_sigmas": True} if "use_karras_sigmas" in SAMPLER_OPTIONS[sampler] else {}
+    return options_for(sampler, timestep_spacing=spacing)
 
 
 def check_options(sampler: str, options: dict) -> dict:
@@ -72,6 +87,8 @@ def check_options(sampler: str, options: dict) -> dict:
         raise ValueError(f"unknown variance_type {resolved['variance_type']!r}; choose one of {list(VARIANCE_TYPES)}")
     if "eta" in resolved and not (isinstance(resolved["eta"], (int, float)) and resolved["eta"] >= 0):
         raise ValueError(f"eta must be a number >= 0, got {resolved['eta']!r}")
+    if not isinstance(resolved.get("use_karras_sigmas", False), bool):
+        raise ValueError(f"use_karras_sigmas must be True or False, got {resolved['use_karras_sigmas']!r}")
     if "snr" in resolved and not (isinstance(resolved["snr"], (int, float)) and resolved["snr"] > 0):
         raise ValueError(f"snr must be a number > 0, got {resolved['snr']!r}")
     steps = resolved.get("corrector_steps", 0)

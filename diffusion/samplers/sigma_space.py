@@ -3,20 +3,29 @@
 They work on x_sigma = x_t / sqrt(alpha_bar) = x_0 + sigma eps (the variance-exploding view), where the
 probability-flow ODE is dx/dsigma = (x - D(x; sigma)) / sigma, D the denoiser (Karras et al. eq. 3 with
 s(t) = 1, sigma(t) = t). They scale x_T themselves, and yield x back in the VP scale.
-Timesteps and sigmas follow diffusers' Euler/Heun/EulerAncestralDiscreteScheduler (quirks noted inline).
+Timesteps and sigmas follow diffusers' Euler/Heun/EulerAncestralDiscreteScheduler (quirks noted inline), with
+``use_karras_sigmas`` as diffusers' option of that name (Karras et al. 2022, eq. 5, rho = 7).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..schedules import alpha_bar_from_sigma
 from .common import randn
-from .timesteps import sigma_timesteps
+from .timesteps import float32_sigmas, karras_sigmas, sigma_timesteps, sigma_to_t
 
 
-def _plan(schedule, num_steps, spacing):
+def _plan(schedule, num_steps, spacing, karras=False):
     """Timesteps and sigmas (N+1, last 0) as the discrete Karras-style schedulers set them."""
     ts = sigma_timesteps(schedule.num_timesteps, num_steps, spacing)
     # Quirk: fractional timesteps take sigma by linear interpolation in sigma between integer timesteps.
-    return ts, [float(schedule.sigma_at(t)) for t in ts] + [0.0]
+    sigmas = [float(schedule.sigma_at(t)) for t in ts]
+    if karras:
+        # use_karras_sigmas: N sigmas between the spacing's first and last (Karras et al. eq. 5), each called at
+        # its fractional timestep (log-sigma interpolation), float32 as diffusers stores them
+        sigmas = karras_sigmas(sigmas[0], sigmas[-1], num_steps).tolist()
+        ts = [float(np.float32(t)) for t in sigma_to_t(sigmas, float32_sigmas(schedule))]
+    return ts, sigmas + [0.0]
 
 
 def _initial_scale(sigma_max, spacing):
@@ -37,9 +46,10 @@ def _to_vp(x, sigma):
     return x / (1 + sigma**2) ** 0.5
 
 
-def euler(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace"):
+def euler(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace",
+          use_karras_sigmas=False):
     """Euler's method on the probability-flow ODE in sigma (Karras et al. 2022, Alg. 1 / eq. 3; Song et al. 2021)."""
-    ts, sigmas = _plan(schedule, num_steps, timestep_spacing)
+    ts, sigmas = _plan(schedule, num_steps, timestep_spacing, use_karras_sigmas)
     x = x * _initial_scale(sigmas[0], timestep_spacing)
     for i, t in enumerate(ts):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
@@ -49,9 +59,10 @@ def euler(model, schedule, x, num_steps, generator=None, *, timestep_spacing="li
         yield t, _to_vp(x, sigma_next)
 
 
-def heun(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace"):
+def heun(model, schedule, x, num_steps, generator=None, *, timestep_spacing="linspace",
+         use_karras_sigmas=False):
     """Heun's 2nd-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1, S_churn = 0)."""
-    ts, sigmas = _plan(schedule, num_steps, timestep_spacing)
+    ts, sigmas = _plan(schedule, num_steps, timestep_spacing, use_karras_sigmas)
     x = x * _initial_scale(sigmas[0], timestep_spacing)
     for i, t in enumerate(ts):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]

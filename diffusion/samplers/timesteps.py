@@ -71,3 +71,31 @@ def check_distinct(timesteps, sampler: str, spacing: str, num_steps: int) -> Non
     if len(set(timesteps)) != len(timesteps) or min(timesteps) < 0:
         raise ValueError(f"timestep_spacing {spacing!r} with num_steps={num_steps} repeats timesteps for sampler "
                          f"{sampler!r}; use fewer steps or another spacing")
+
+
+# --- Karras sigmas: the noise levels themselves spaced, not the timesteps ------------------------------------------
+KARRAS_RHO = 7.0   # Karras et al. 2022, eq. 5 and Table 1: rho = 7 (diffusers hard-codes the same)
+
+
+def karras_sigmas(sigma_max: float, sigma_min: float, num_steps: int, rho: float = KARRAS_RHO) -> np.ndarray:
+    """N noise levels from sigma_max down to sigma_min, evenly spaced in sigma^(1/rho) (Karras et al. 2022, eq. 5):
+    with rho = 7 most steps go to low noise, where the fine detail is decided. float64 [N], descending."""
+    ramp = np.linspace(0, 1, num_steps)
+    hi, lo = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    return (hi + ramp * (lo - hi)) ** rho
+
+
+def float32_sigmas(schedule) -> np.ndarray:
+    """The sigma table as diffusers holds it for these conversions: computed in float32 from alpha_bar."""
+    ab = schedule.alphas_cumprod.float().numpy()
+    return ((1 - ab) / ab) ** 0.5
+
+
+def sigma_to_t(sigmas, table) -> np.ndarray:
+    """The fractional timestep of each sigma: linear interpolation in log sigma on the schedule's sigma table
+    (ascending, [T]), clamped to [0, T-1] -- diffusers' ``_sigma_to_t``."""
+    log_table = np.log(np.asarray(table, dtype=np.float64))
+    log_sigma = np.log(np.maximum(np.asarray(sigmas, dtype=np.float64), 1e-10))
+    low = (log_sigma[None, :] - log_table[:, None] >= 0).cumsum(0).argmax(0).clip(max=len(log_table) - 2)
+    w = np.clip((log_table[low] - log_sigma) / (log_table[low] - log_table[low + 1]), 0, 1)
+    return (1 - w) * low + w * (low + 1)
