@@ -32,13 +32,13 @@ Layout: this package is the library (no lab, no UI); ``diffusion.toy`` holds the
 from .forward import q_posterior, q_sample
 from .parameterization import (PREDICTION_TYPES, convert, eps_from_score, eps_from_x0, score_from_eps, to_x0_eps,
                                v_from_x0_eps, x0_eps_from_v, x0_from_eps)
-from .samplers import (FLOW_SAMPLERS, LAB_DEFAULT, SAMPLER_OPTIONS, SAMPLERS, SPACINGS, VARIANCE_TYPES, Step,
+from .samplers import (FLOW_SAMPLERS, LAB_DEFAULT, LAB_SPACINGS, SAMPLER_OPTIONS, SAMPLERS, SPACINGS, VARIANCE_TYPES, Step,
                        StopSampling, Trajectory, flow_sample, model_calls, options_for, sample, seeded_noise)
 from .schedules import SCHEDULES, Schedule, alpha_bar_from_sigma, make_schedule, sigma_from_alpha_bar
 
 __all__ = ["make_schedule", "Schedule", "SCHEDULES", "sigma_from_alpha_bar", "alpha_bar_from_sigma", "q_sample",
            "q_posterior", "sample", "flow_sample", "FLOW_SAMPLERS", "Trajectory", "Step", "StopSampling",
            "seeded_noise",
-           "model_calls", "options_for", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "SPACINGS", "VARIANCE_TYPES",
+           "model_calls", "options_for", "SAMPLERS", "SAMPLER_OPTIONS", "LAB_DEFAULT", "LAB_SPACINGS", "SPACINGS", "VARIANCE_TYPES",
            "PREDICTION_TYPES", "to_x0_eps", "convert", "x0_from_eps", "eps_from_x0", "v_from_x0_eps", "x0_eps_from_v",
            "score_from_eps", "eps_from_score"]

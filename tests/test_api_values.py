@@ -103,7 +103,7 @@ def test_a_word_that_is_too_long_gets_a_clear_message(client):
 def test_a_diverging_training_run_keeps_the_previous_model(client):
     client.predict(source="dataset", dataset="moons", n=500, api_name="/toy_data")
     diverged = (r"Training failed: training diverged at step \d+ of 300 \(loss (?:[0-9.e+]+|nan|inf)\) with lr=10; "
-                r"lower the learning rate \(the default is 0\.02\) — the previous model is kept\.")
+                r"lower the learning rate \(the default is 0\.01\) — the previous model is kept\.")
     with pytest.raises(AppError, match=diverged):
         client.predict(lr=10.0, steps=300, api_name="/toy_train")
     html, _, quality = client.predict(num_steps=10, n=300, api_name="/toy_sample")

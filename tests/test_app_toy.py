@@ -38,11 +38,14 @@ def test_every_toy_endpoint_is_listed_and_every_parameter_has_a_default(client):
 
 def test_sample_with_defaults_records_every_step_for_the_scrubber(client):
     html, slider, quality_md = client.predict(api_name="/toy_sample")
-    # ddim, 50 steps: x_T, 49 intermediate states and the sample -> 51 frames per view, two views
-    assert frames_in(html) == 2 * 51
-    assert slider["maximum"] == 50 and slider["value"] == 0
-    q = float(re.search(r"Quality ([0-9.]+)", quality_md).group(1))
-    assert 0.5 < q < 50, quality_md
+    # the lab's default, dpmpp_2m with 20 steps: x_T, 19 intermediate states and the sample -> 21 frames per view
+    assert frames_in(html) == 2 * 21
+    assert slider["maximum"] == 20 and slider["value"] == 0
+    assert "dpmpp_2m, 20 steps, Karras σ spacing (ρ = 7)" in html
+    # the default model on its default run: both yardstick figures high, and the sentence says so
+    precision, recall = map(float, re.search(r"On the data ([0-9.]+) · Covers the data ([0-9.]+)", quality_md).groups())
+    assert precision >= 0.9 and recall >= 0.9, quality_md
+    assert "the samples lie on the data and cover it" in quality_md and "4,000 samples" in quality_md
     assert "default model" in quality_md
 
 
@@ -216,7 +219,7 @@ BAD = [
     ("/toy_sample", dict(spacing="random"), "not in the list of choices"),
     ("/toy_view", dict(overlays=["nonsense"]), "not in the list of choices"),
     ("/toy_frame", dict(index=10**6), "greater than maximum value 99"),
-    ("/toy_frame", dict(index=80), r"frame must be in \[0, 50\]"),
+    ("/toy_frame", dict(index=80), r"frame must be in \[0, 20\]"),
     ("/toy_frame", dict(view="sideways"), "not in the list of choices"),
     ("/toy_gif", dict(fps=0), "less than minimum value 2"),
 ]
@@ -251,7 +254,7 @@ def test_two_visitors_never_see_each_others_work(app_server, tmp_path):
     _, _, alice_q = alice.predict(num_steps=12, n=300, seed=3, api_name="/toy_sample")
     _, bob_slider, bob_q = bob.predict(api_name="/toy_sample")
     assert "checkerboard" in alice_q and "default model" in bob_q and "checkerboard" not in bob_q
-    assert bob_slider["maximum"] == 50                          # Bob's run is his default-settings run
+    assert bob_slider["maximum"] == 20                          # Bob's run is his default-settings run (20 steps)
     a_data = pixels(alice.predict(view="forward", index=0, api_name="/toy_frame"))
     b_data = pixels(bob.predict(view="forward", index=0, api_name="/toy_frame"))
     assert np.abs(a_data - b_data).mean() > 1.0               # checkerboard vs moons
@@ -353,7 +356,7 @@ def test_recorded_fields_match_the_exact_field_for_an_exact_model():
     assert record.field.shape == record.exact_field.shape == (21, 15 * 15, 2)
     assert np.isnan(record.field[0]).all()                             # t = 0: no score
     np.testing.assert_allclose(record.field[1:], record.exact_field[1:], rtol=1e-3, atol=1e-3)
-    assert quality < 2.5                                               # the exact denoiser samples the mixture
+    assert quality.sw < 2.5 and quality.precision > 0.9                # the exact denoiser samples the mixture
     assert record.forward.shape == record.reverse.shape == (21, 1000, 2)
     # the exact run starts from the same x_T with the same deterministic sampler: here it is the same run
     m = record.exact_reverse.shape[1]

@@ -12,18 +12,20 @@ so learned and exact fields are drawn the same way for both kinds of model.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from ..exact import GaussianMixture, MemorisingDenoiser
+from ..fidelity import MEANING, SAMPLES, precision_recall
 from ..metrics import quality
 from ..parameterization import score_from_x0, to_x0_eps, x0_eps_from_velocity
-from ..samplers import flow_sample, options_for, sample
-from ..toy.data import dataset_mixture, make_dataset, points_from_image
+from ..samplers import flow_sample, options_for, sample, spacing_options
+from ..toy.data import dataset_mixture, ink_mask, make_dataset, points_from_image
 from .runner import MAX_FRAMES, keep_indices
 
-__all__ = ["ToyData", "RunRecord", "record_run", "add_exact", "is_flow", "level_of", "x0_pred", "label_of",
+__all__ = ["ToyData", "RunRecord", "RunQuality", "record_run", "add_exact", "is_flow", "level_of", "x0_pred", "label_of",
            "bounds_2d", "GRID"]
 
 GRID = 15               # field arrows per side
@@ -78,14 +80,41 @@ def bounds_2d(*clouds: np.ndarray, pad: float = 0.08, quantile: float = 0.995) -
     return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
 
 
+class RunQuality(NamedTuple):
+    """How good a run's samples are, on the lab's fixed yardstick (:mod:`diffusion.fidelity`, :mod:`diffusion.metrics`):
+    k-NN precision (share of the samples on the data) and recall (share of the data covered) of :data:`SAMPLES`
+    samples against as many fresh points of the data, and the sliced-Wasserstein ratio of the same samples."""
+    precision: float
+    recall: float
+    sw: float
+    n: int                              # samples measured (the run's first SAMPLES, or a separate run of SAMPLES)
+
+    def sentence(self) -> str:
+        return (f"precision {self.precision:.2f} ({MEANING['precision']}) and recall {self.recall:.2f} "
+                f"({MEANING['recall']}), on {self.n:,} samples")
+
+
+def measure_run(model, data: "ToyData", x0: torch.Tensor, sampler: str, num_steps: int, seed: int,
+                options: dict) -> RunQuality:
+    """The run's quality on the fixed sample size: its own first SAMPLES points, or, for a smaller run, a separate
+    unrecorded run of SAMPLES points with the same sampler, steps, options and seed."""
+    if len(x0) < SAMPLES:
+        x0 = model.sample(SAMPLES, sampler=sampler, num_steps=num_steps, seed=seed, record=False, **options).x0
+    x0 = x0[:SAMPLES]
+    pr = precision_recall(x0, data.reference)
+    return RunQuality(pr.precision, pr.recall, quality(x0, data.reference), pr.n)
+
+
 # --- data and its exact denoiser -----------------------------------------------------------------------------
 class ToyData:
     """A session's data: points in the standardised data space, where they came from, and their exact denoiser."""
 
-    def __init__(self, points: torch.Tensor, name: str, label: str, mixture: GaussianMixture | None = None):
+    def __init__(self, points: torch.Tensor, name: str, label: str, mixture: GaussianMixture | None = None,
+                 draw=None):
         if points.ndim != 2 or points.shape[1] not in (1, 2) or len(points) < 2:
             raise ValueError(f"points must be [n, d] with n >= 2 and d in (1, 2), got {tuple(points.shape)}")
         self.points, self.name, self.label, self.mixture = points.float(), name, label, mixture
+        self.draw = draw                # draw(n, seed) -> fresh points (a drawing), for the yardstick
 
     @classmethod
     def from_dataset(cls, name: str, n: int = 2000, seed: int = 0) -> "ToyData":
@@ -95,7 +124,9 @@ class ToyData:
 
     @classmethod
     def from_drawing(cls, image, n: int = 2000, seed: int = 0) -> "ToyData":
-        return cls(points_from_image(image, n=n, seed=seed), None, "your drawing")
+        mask = ink_mask(image)          # kept (a bool per pixel), so fresh points can be drawn for the yardstick
+        return cls(points_from_image(mask, n=n, seed=seed), None, "your drawing",
+                   draw=lambda m, s: points_from_image(mask, n=m, seed=s))
 
     @property
     def dim(self) -> int:
@@ -103,8 +134,10 @@ class ToyData:
 
     @property
     def reference(self):
-        """What quality() compares with: fresh draws of a named data set, else these points."""
-        return self.name if self.name is not None else self.points
+        """What the yardstick compares with: fresh draws of a named data set or a drawing, else these points."""
+        if self.name is not None:
+            return self.name
+        return self.draw if self.draw is not None else self.points
 
     def exact(self, model=None):
         """The exact denoiser of the data in the model's space: the mixture's closed form, else memorising."""
@@ -169,9 +202,10 @@ def label_of(model, t: float | None) -> str:
 # --- a recorded run -----------------------------------------------------------------------------------------
 def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50, eta: float = 0.0, seed: int = 0,
                n: int = 2000, spacing: str | None = "leading", with_exact: bool = True) -> tuple[RunRecord, float]:
-    """Sample n points with ``sampler`` and record what the scrubber shows; returns (record, quality figure)."""
+    """Sample n points with ``sampler`` and record what the scrubber shows; returns (record, :class:`RunQuality`).
+    ``spacing`` is one of the lab's :data:`~diffusion.samplers.LAB_SPACINGS` ("karras": Karras sigmas)."""
     # eta and the spacing only where the sampler takes them (a flow model's samplers take neither)
-    options = {} if is_flow(model) else options_for(sampler, eta=float(eta), timestep_spacing=spacing)
+    options = {} if is_flow(model) else {**options_for(sampler, eta=float(eta)), **spacing_options(sampler, spacing)}
     # states ordered clean -> noise: xs[K] (the sample), xs[K-1] (at timesteps[K-1]), ..., xs[0] = x_T
     keep = keep_indices(num_steps + 1, MAX_FRAMES)             # indices in clean -> noise order
     wanted, x0_at = {num_steps - j for j in keep}, {}
@@ -210,7 +244,7 @@ def record_run(model, data: ToyData, sampler: str = "ddim", num_steps: int = 50,
     record.field = _field(model, record.grid, times, levels, lambda x, t, a, s: x0_pred(model, x, t))
     if with_exact:
         record = add_exact(record, model, data)
-    return record, quality(traj.x0, data.reference)
+    return record, measure_run(model, data, traj.x0, sampler, num_steps, seed, options)
 
 
 def add_exact(record: RunRecord, model, data: ToyData) -> RunRecord:

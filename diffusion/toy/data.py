@@ -24,7 +24,7 @@ import torch
 
 from ..exact import GaussianMixture
 
-__all__ = ["DATASETS", "MAX_POINTS", "make_dataset", "points_from_image", "dataset_mixture", "dataset_dim"]
+__all__ = ["DATASETS", "MAX_POINTS", "make_dataset", "points_from_image", "ink_mask", "dataset_mixture", "dataset_dim"]
 
 MAX_POINTS = 200_000          # the most points one call may draw
 MAX_WORD = 24                 # the longest "text:" word
@@ -211,7 +211,7 @@ def _sample_pixels(centres, standard_map, n, seed):
     return (pts * scale + shift).to(torch.float32)
 
 
-def _ink(image) -> np.ndarray:
+def ink_mask(image) -> np.ndarray:
     """A boolean mask of the drawn pixels of a PIL image or array (see :func:`points_from_image`)."""
     try:
         from PIL import Image
@@ -258,7 +258,7 @@ def points_from_image(image, n: int = 2000, seed: int = 0) -> torch.Tensor:
     uniformly within its pixel. An empty drawing raises ValueError.
     """
     _check_n(n)
-    mask = _ink(image)
+    mask = ink_mask(image)
     if not mask.any():
         raise ValueError("the drawing is empty: no pixel differs clearly from the background; draw something")
     return _sample_pixels(*_ink_pixels(mask), n, seed)

@@ -10,9 +10,9 @@ import threading
 import time
 import traceback
 
-from diffusion import toy
+from diffusion import LAB_DEFAULT, toy
 from diffusion.labs.toy_extras import compare_flow, density_paths
-from diffusion.labs.toy_runs import RunRecord, ToyData, add_exact, record_run
+from diffusion.labs.toy_runs import RunQuality, RunRecord, ToyData, add_exact, record_run
 
 from ..serving.session import LabSession, SessionRegistry
 from .figures import compare_table, draw_compare, draw_density_paths
@@ -21,7 +21,8 @@ from .views import DEFAULT_OVERLAYS, render_frames
 SESSIONS = SessionRegistry()   # live sessions, for tests and the load benchmark
 
 DEFAULT_DATA = dict(name="moons", n=2000, seed=0)
-DEFAULT_SAMPLING = dict(sampler="ddim", num_steps=50, eta=0.0, seed=0, n=2000, spacing="leading")
+DEFAULT_SAMPLING = dict(sampler=LAB_DEFAULT["sampler"], num_steps=LAB_DEFAULT["num_steps"], eta=0.0, seed=0, n=2000,
+                        spacing="karras" if LAB_DEFAULT.get("use_karras_sigmas") else "leading")
 DEFAULT_1D = "gmm1d"           # the 1-D view's data when the visitor's own model is 2-D
 WARM_EXTRAS = True             # compute the shared flow-vs-diffusion and 1-D views right after the default model
 DEFAULT_FIT: dict = {}         # extra toy.fit settings for the default model (toy.DEFAULTS otherwise; tests shorten it)
@@ -35,7 +36,7 @@ class Run:
 
     The exact denoiser's view is computed on first need (when its overlay is on), from ``model`` and ``data``."""
 
-    def __init__(self, record: RunRecord, quality: float, settings: dict, overlays=DEFAULT_OVERLAYS,
+    def __init__(self, record: RunRecord, quality: RunQuality, settings: dict, overlays=DEFAULT_OVERLAYS,
                  model=None, data: ToyData | None = None):
         self.quality, self.settings = quality, dict(settings)
         self.model, self.data = model, data

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from diffusion import SAMPLERS, SPACINGS, toy
+from diffusion import LAB_SPACINGS, SAMPLERS, toy
 from diffusion.labs.runner import MAX_FRAMES
 from diffusion.schedules import SCHEDULES
 
@@ -87,7 +87,7 @@ def build_toy_tab() -> gr.State:
                     eta = gr.Slider(0.0, 1.0, DEFAULT_SAMPLING["eta"], step=0.05, label="η (DDIM only)",
                                     info="0: deterministic; 1: as noisy as DDPM")
                 with gr.Row():
-                    spacing = gr.Dropdown(list(SPACINGS), value=DEFAULT_SAMPLING["spacing"],
+                    spacing = gr.Dropdown(list(LAB_SPACINGS), value=DEFAULT_SAMPLING["spacing"],
                                           label="Timestep spacing",
                                           info="which of the T steps a short run visits (diffusion only)")
                     s_seed = gr.Number(DEFAULT_SAMPLING["seed"], precision=0, label="Seed", minimum=0)
