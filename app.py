@@ -53,6 +53,8 @@ def build_demo() -> gr.Blocks:
     from ui.serving.lifecycle import release_closed_sessions
     release_closed_sessions(demo)   # a closed tab's state is released after a minute (Gradio keeps it an hour)
     demo.queue(**QUEUE)
+    from ui.serving.fair_queue import install as fair_queueing
+    fair_queueing(demo)     # one heavy run per visitor and group; heavy work never fills the whole queue
     return demo
 
 
