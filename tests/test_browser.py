@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from diffusion import toy
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,9 +86,9 @@ def test_toy_lab_train_sample_scrub_play_and_draw(page, tmp_path):
     set_slider(page, "Training steps", 200)
     page.get_by_role("button", name="Train", exact=True).click()
     wait_text(page, "toy-train-status", "Done")
-    wait_text(page, "toy-quality", "your model: epsilon on moons, 200 steps")   # then sampled with it
+    wait_text(page, "toy-quality", f"your model: {toy.DEFAULTS['objective']} on moons, 200 steps")   # then sampled
 
-    # sample again with other settings: 30 DDIM steps -> 31 frames per view
+    # sample again with other settings: 30 steps -> 31 frames per view
     set_slider(page, "Sampling steps", 30)
     page.get_by_role("button", name="Sample", exact=True).click()
     page.wait_for_function("document.getElementById('toy-scrub-frames')?.dataset.n === '31'")
