@@ -15,8 +15,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from diffusion import LAB_SPACINGS, SAMPLER_OPTIONS, SAMPLERS, toy
-from diffusion.fidelity import K, MEANING
+from diffusion import LAB_SPACINGS, SAMPLER_OPTIONS, SAMPLERS, model_calls, toy
+from diffusion.fidelity import K, MEANING, SAMPLES
+from diffusion.labs import toy_cost
 from diffusion.labs.runner import MAX_FRAMES
 from diffusion.labs.toy_extras import compare_flow, density_paths
 from diffusion.labs.toy_runs import ToyData, bounds_2d, is_flow, record_run
@@ -38,6 +39,12 @@ MAX_POINTS = 5000        # points per data set / sampling run in the UI and the 
 MAX_TRAIN_STEPS = 20000
 MAX_DRAWING_SIDE = 1024  # a larger drawing (an uploaded 8000 px image) is shrunk first: the sketch pad is 320 px
 POLL_S = 0.2             # how often the training loop reports (and so how fast Stop is seen)
+# Work limits per request, on the estimate for an idle server (diffusion.labs.toy_cost, calibrated once per process,
+# never from visitors' runs). A training run is also stopped at a hard wall-clock cap: a fixed multiple of its own
+# estimate (the machine may be busy), at least HARD_CAP_MIN_S, at most HARD_CAP_MAX_S; the model so far is kept.
+MAX_TRAIN_S = 120.0
+MAX_SAMPLE_S = 60.0
+HARD_CAP_FACTOR, HARD_CAP_MIN_S, HARD_CAP_MAX_S = 3.0, 30.0, 360.0
 
 
 def _fit_defaults() -> dict:
@@ -146,6 +153,8 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
     )
     data = session.data
     total = kwargs["steps"]
+    estimate = _refuse_long_training(kwargs, data.dim)
+    deadline = time.perf_counter() + min(max(HARD_CAP_FACTOR * estimate, HARD_CAP_MIN_S), HARD_CAP_MAX_S)
     losses: list[float] = []
 
     def callback(step, total_steps, loss):
@@ -153,7 +162,8 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
 
     # a named data set trains on fresh draws of it (toy.fit's n_data); a drawing on its points
     job = StreamedJob(session, lambda: toy.fit(data.name or data.points, callback=callback,
-                                                 stop=session.stop.is_set, **kwargs),
+                                                 stop=lambda: session.stop.is_set() or time.perf_counter() > deadline,
+                                                 **kwargs),
                       "toy-train", "A training run is already going in this session: press Stop first.")
     t0 = time.perf_counter()
     for _ in job.running(POLL_S):
@@ -173,6 +183,9 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
         raise gr.Error(f"Training diverged (the loss became NaN/inf) with learning rate {kwargs['lr']:g}: lower it "
                        f"(e.g. 1e-3) and train again — the previous model is kept.")
     stopped = len(losses) < total
+    if stopped and not session.stop.is_set():
+        gr.Warning(f"Training reached its time limit after {len(losses)} of {total} steps ({elapsed:.0f} s; the "
+                   f"estimate was {estimate:.0f} s on an idle server): the model so far is kept.")
     session.model, session.model_data, session.losses = model, data, list(losses)
     session.model_note = (f"your model: {kwargs['objective']} on {data.label}, {len(losses)} steps"
                           f"{' (stopped early)' if stopped else ''}, {elapsed:.1f} s")
@@ -207,6 +220,7 @@ def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPL
     n = number("points", n, 2, MAX_POINTS, integer=True)
     overlays = _overlays(overlays)
     spacing = choice("timestep spacing", spacing, list(LAB_SPACINGS))
+    _refuse_long_sampling(model, sampler, num_steps, n)
     progress(0.1, desc="sampling")
     settings = dict(sampler=sampler, num_steps=num_steps, eta=eta, seed=seed, n=n, spacing=spacing)
     try:
@@ -218,6 +232,35 @@ def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPL
     except ValueError as exc:
         raise user_error(exc) from None
     return (session, _scrub_html(session.run), _slider(session.run), _quality_md(session, session.run))
+
+
+def _refuse_long_training(kwargs: dict, dim: int) -> float:
+    """The run's estimated seconds; a gr.Error naming the largest step count that fits if over MAX_TRAIN_S."""
+    costs = toy_cost.calibrate()
+    work = toy_cost.macs(dim, kwargs["hidden"], kwargs["depth"], toy.DEFAULTS["fourier_octaves"])
+    est = toy_cost.train_seconds(costs, steps=kwargs["steps"], batch_size=kwargs["batch_size"], work=work)
+    if est > MAX_TRAIN_S:
+        fit = toy_cost.largest_steps(costs, MAX_TRAIN_S, batch_size=kwargs["batch_size"], work=work)
+        raise user_error(ValueError(
+            f"This training would take about {est:.0f} s ({kwargs['steps']} steps of batch {kwargs['batch_size']}, "
+            f"width {kwargs['hidden']}, depth {kwargs['depth']}); the lab allows {MAX_TRAIN_S:.0f} s per run: "
+            f"at these settings at most {fit} steps fit, or use a smaller batch or network"))
+    return est
+
+
+def _refuse_long_sampling(model, sampler: str, num_steps: int, n: int) -> None:
+    """gr.Error if the run (with the yardstick's own 4,000-point run when n is smaller) is over MAX_SAMPLE_S."""
+    costs = toy_cost.calibrate()
+    work = toy_cost.model_work(model)
+    points = n + (SAMPLES if n < SAMPLES else 0)
+    calls = model_calls(sampler, num_steps)
+    est = toy_cost.sample_seconds(costs, calls=calls, n=points, work=work)
+    if est > MAX_SAMPLE_S:
+        per_call = toy_cost.sample_seconds(costs, calls=1, n=points, work=work)
+        fit = max(1, int(MAX_SAMPLE_S / per_call) if sampler != "heun" else int((MAX_SAMPLE_S / per_call + 1) / 2))
+        raise user_error(ValueError(
+            f"This run would take about {est:.0f} s ({calls} network calls on {n} points); the lab allows "
+            f"{MAX_SAMPLE_S:.0f} s per run: with {sampler} at most {fit} steps fit, or use fewer points"))
 
 
 def _overlays(overlays) -> tuple:

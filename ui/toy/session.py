@@ -11,6 +11,7 @@ import time
 import traceback
 
 from diffusion import LAB_DEFAULT, toy
+from diffusion.labs import toy_cost
 from diffusion.labs.toy_extras import compare_flow, density_paths
 from diffusion.labs.toy_runs import RunQuality, RunRecord, ToyData, add_exact, record_run
 
@@ -148,6 +149,7 @@ class SharedDefault:
             self.run = Run(record, quality, DEFAULT_SAMPLING, model=model, data=data)
             self.model_note = (f"default model: {data.label}, trained once at server start-up "
                                f"({time.perf_counter() - t0:.1f} s, shared by every visitor)")
+            toy_cost.calibrate()    # the cost lines for every visitor's estimates, timed once, after the model
         except Exception:  # pragma: no cover - reported on the page instead of killing the server
             self.error = traceback.format_exc(limit=3)
             traceback.print_exc()
