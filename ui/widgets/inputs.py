@@ -2,7 +2,11 @@
 input and what it accepts; a core ValueError is shown as it is; an unreadable drawing gets the lab's message."""
 from __future__ import annotations
 
+import functools
+import logging
 import math
+import threading
+import time
 from typing import Iterable
 
 import gradio as gr
@@ -66,4 +70,51 @@ def readable_drawings(pad: gr.Sketchpad) -> gr.Sketchpad:
             raise gr.Error(f"The drawing could not be read as a picture ({reason}): draw on the pad, or send a "
                            f"PNG or JPEG image.") from None
     pad.preprocess = preprocess
+    return bounded_blobs(pad)
+
+
+# The sketch pad sends its layers, background and composite as "blobs" before the event that reads them
+# (/gradio_api/component_server, accept_blobs), and Gradio keeps them in a dict on the component -- shared by every
+# session -- until that event consumes them: a client could name layer index 10,000,000 (a list of that length is
+# allocated) or send blobs that no event ever reads (kept until the process ends). The guard below bounds all three.
+MAX_LAYERS = 8                  # layer indices 0..7 (the lab's pad uses one)
+MAX_BLOB_BYTES = 10_000_000     # per blob, as the upload limit (app.MAX_FILE_SIZE)
+MAX_PENDING_DRAWINGS = 64       # drawings sent but not yet read, over all sessions; the oldest go first
+BLOB_TTL_S = 300.0              # a drawing not read within this is dropped
+
+log = logging.getLogger("diffusion_lab")
+
+
+def bounded_blobs(pad):
+    """``pad`` with its blob store bounded: layer index, blob size, number of pending drawings, their age."""
+    accept, store, born, lock = pad.accept_blobs, pad.blob_storage, {}, threading.Lock()
+
+    @functools.wraps(accept)          # the same signature: Gradio parses the request by its annotation
+    def accept_blobs(data):
+        kind, index = data.data.get("type"), data.data.get("index")
+        if kind == "layer" and index not in (None, "", "null"):
+            try:
+                layer = int(index)
+            except (TypeError, ValueError):
+                layer = -1
+            if not 0 <= layer < MAX_LAYERS:
+                log.info("refused a drawing layer index %r", str(index)[:20])
+                raise gr.Error(f"A drawing has at most {MAX_LAYERS} layers (index 0 to {MAX_LAYERS - 1}).")
+        if sum(len(content) for _, content in data.files) > MAX_BLOB_BYTES:
+            log.info("refused a drawing part over %d bytes", MAX_BLOB_BYTES)
+            raise gr.Error(f"A drawing part is over {MAX_BLOB_BYTES // 1_000_000} MB: draw on the pad, or send a "
+                           f"smaller picture.")
+        with lock:
+            now = time.monotonic()
+            for key in [k for k, t in born.items() if now - t > BLOB_TTL_S or k not in store]:
+                born.pop(key, None)
+                store.pop(key, None)
+            while len(store) >= MAX_PENDING_DRAWINGS and data.data.get("id") not in store:
+                oldest = min(store, key=lambda k: born.get(k, 0.0))
+                store.pop(oldest, None)
+                born.pop(oldest, None)
+            born.setdefault(data.data.get("id"), now)
+            return accept(data)
+    accept_blobs._is_server_fn = True       # what Gradio's component_server route requires of a server function
+    pad.accept_blobs = accept_blobs
     return pad
