@@ -21,7 +21,8 @@ __all__ = ["ImageError", "load_image", "fit_image", "image_to_tensor", "tensor_t
            "MAX_FILE_BYTES", "MAX_PIXELS"]
 
 MAX_FILE_BYTES = 50 * 2**20  # an upload larger than this is refused before decoding
-MAX_PIXELS = 40_000_000      # a non-JPEG larger than this (40 Mpx, e.g. 6,300 x 6,300) is refused before decoding;
+MAX_PIXELS = 16_000_000      # a non-JPEG larger than this (16 Mpx, 4,000 x 4,000) is refused before decoding (a
+                             # 6,300^2 float TIFF of 252 KB decoded to +1.1 GB at 40 Mpx; 16 Mpx x 4 B = 64 MB);
                              # a JPEG of any size up to PIL's bomb limit is decoded at 1/2..1/8 scale instead
 _DRAFT_TARGET = 1024         # JPEGs are decoded at the smallest 1/2^k scale that still covers this many pixels
 

@@ -142,11 +142,15 @@ def test_a_drawing_in_any_image_mode_becomes_data(client, tmp_path, mode, fmt):
     _, info = client.predict(source="drawing", drawing=drawing_value(path), n=300, api_name="/toy_data")
     assert "your drawing" in info and "300 points" in info
 
-def test_a_huge_drawing_becomes_data(client, tmp_path):
-    path = tmp_path / "huge.png"
-    stroke("1", (8000, 8000)).save(path)          # 64 Mpx, a few kB on disk: shrunk to 1024 px, then sampled
+def test_a_large_drawing_becomes_data_and_a_huge_one_is_refused_before_decoding(client, tmp_path):
+    path = tmp_path / "large.png"
+    stroke("1", (4000, 4000)).save(path)          # 16 Mpx, a few kB on disk: shrunk to 1024 px, then sampled
     _, info = client.predict(source="drawing", drawing=drawing_value(path), n=300, api_name="/toy_data")
     assert "your drawing" in info and "300 points" in info
+    path = tmp_path / "huge.png"
+    stroke("1", (8000, 8000)).save(path)          # 64 Mpx: Gradio would decode it to 256 MB of RGBA first
+    with pytest.raises(AppError, match=r"The drawing is 8000 x 8000 pixels; the lab accepts up to 16 Mpx a part"):
+        client.predict(source="drawing", drawing=drawing_value(path), n=300, api_name="/toy_data")
     still_serves_toy(client)
 
 def test_a_drawing_bomb_is_refused(client, tmp_path):

@@ -3,6 +3,7 @@ input and what it accepts; a core ValueError is shown as it is; an unreadable dr
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import math
 import threading
@@ -58,6 +59,7 @@ def readable_drawings(pad: gr.Sketchpad) -> gr.Sketchpad:
     decode = pad.preprocess
 
     def preprocess(payload):
+        _check_drawing_size(payload, pad.blob_storage)      # header reads only: before Gradio decodes anything
         try:
             return decode(payload)
         except gr.Error:
@@ -71,6 +73,39 @@ def readable_drawings(pad: gr.Sketchpad) -> gr.Sketchpad:
                            f"PNG or JPEG image.") from None
     pad.preprocess = preprocess
     return bounded_blobs(pad)
+
+
+MAX_DRAWING_PIXELS = 16_000_000   # per part (background, each layer, composite), read from the header
+
+
+def _check_drawing_size(payload, blobs) -> None:
+    """Refuse a drawing whose parts are too many or too large, reading only their headers (a 13,000^2 drawing is a
+    731 KB file and 2.2 GB decoded; 8 copies of one 4,000^2 upload as layers +743 MB)."""
+    if payload is None:
+        return
+    parts = []
+    stored = blobs.get(getattr(payload, "id", None)) if getattr(payload, "id", None) else None
+    if stored is not None:
+        parts = [stored.background, stored.composite, *stored.layers]
+        layers = len(stored.layers)
+    else:
+        files = [payload.background, payload.composite, *(payload.layers or [])]
+        parts = [f.path for f in files if f is not None and getattr(f, "path", None)]
+        layers = len(payload.layers or [])
+    if layers > MAX_LAYERS:
+        raise gr.Error(f"A drawing has at most {MAX_LAYERS} layers; this one has {layers}.")
+    for part in parts:
+        if part is None:
+            continue
+        try:
+            with Image.open(io.BytesIO(part) if isinstance(part, (bytes, bytearray)) else part) as im:
+                w, h = im.size
+        except Exception:   # a bomb or unreadable: readable_drawings' messages follow, before any pixel is decoded
+            continue
+        if w * h > MAX_DRAWING_PIXELS:
+            log.info("refused a drawing of %d x %d pixels", w, h)
+            raise gr.Error(f"The drawing is {w} x {h} pixels; the lab accepts up to {MAX_DRAWING_PIXELS / 1e6:.0f} "
+                           f"Mpx a part: draw on the pad, or send a picture a few thousand pixels a side at most.")
 
 
 # The sketch pad sends its layers, background and composite as "blobs" before the event that reads them
