@@ -64,8 +64,10 @@ def launch_kwargs() -> dict:
     # show_error: input that Gradio's own components cannot parse (a word for a slider, through the API) then gets
     # Gradio's message naming the component, the expected type and the value, instead of an anonymous failure
     # enable_monitoring=False: Gradio's /monitoring pages (every visitor's request counts and timings) stay closed
+    # state_session_capacity: session records kept (ui.serving.lifecycle.SESSION_CAPACITY; Gradio's 10,000 is ~4 GB)
+    from ui.serving.lifecycle import SESSION_CAPACITY
     return dict(css=SCRUB_CSS, max_file_size=MAX_FILE_SIZE, theme=gr.themes.Soft(), show_error=True,
-                enable_monitoring=False)
+                enable_monitoring=False, state_session_capacity=SESSION_CAPACITY)
 
 
 def main() -> None:

@@ -41,9 +41,39 @@ def test_release_leaves_open_and_unknown_sessions_alone():
     assert deleted == [] and lifecycle.session_count(demo) == 1
 
 
+def test_idle_sessions_are_released_open_or_closed_and_busy_ones_are_kept():
+    import datetime
+    demo, holder, deleted = holder_with("idle", closed=False)      # an API session: it never closes
+    holder["busy"]["x"] = "another visitor's run"
+    holder.time_last_used["idle"] = datetime.datetime.now() - datetime.timedelta(hours=1)
+    assert lifecycle.release_idle(demo, 45 * 60) == 1
+    assert deleted == ["the visitor's run"] and "idle" not in holder.session_data and "busy" in holder.session_data
+    assert lifecycle.release_idle(demo, 45 * 60) == 0
+
+
+def test_the_app_caps_gradios_session_records():
+    import app
+    assert app.launch_kwargs()["state_session_capacity"] == lifecycle.SESSION_CAPACITY <= 1000
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt's arena limit is glibc's")
 def test_malloc_arenas_are_capped_unless_the_environment_decides(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     assert lifecycle.limit_malloc_arenas(2) is True
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert lifecycle.limit_malloc_arenas(2) is False
+
+
+def test_a_flood_of_unload_calls_starts_no_thread_per_call():
+    import threading
+    with gr.Blocks() as demo:
+        gr.State(None)
+    before = threading.active_count()
+    lifecycle.release_closed_sessions(demo)
+    on_unload = list(demo.fns.values())[-1].fn
+    holder = SimpleNamespace(session_data={"known": object()})
+    demo.state_holder = holder
+    for i in range(1500):
+        on_unload(SimpleNamespace(session_hash=f"fresh-{i}"))     # a flood of made-up sessions
+    on_unload(SimpleNamespace(session_hash="known"))
+    assert threading.active_count() <= before + 1                 # the one sweeper, nothing per call

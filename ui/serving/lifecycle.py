@@ -15,32 +15,74 @@ sessions that stay open.
 from __future__ import annotations
 
 import ctypes
+import datetime
 import os
 import threading
+import time
 
 import gradio as gr
 
 CLOSED_TTL_S = 60.0   # seconds a closed tab's state is kept (a brief network drop mid-run loses nothing sooner)
+IDLE_TTL_S = 45 * 60.0  # a session with no event for this long is released, closed or not: API sessions
+                        # (gradio_client scripts send no heartbeat, so they never "close") and forgotten tabs
+SWEEP_S = 5.0           # how often the one sweeper thread looks
+SESSION_CAPACITY = 1000  # session records Gradio keeps (launch's state_session_capacity; its default 10,000
+                         # would hold ~4 GB: 1,500 fresh session hashes cost +635 MiB)
 
 
 def release_closed_sessions(demo: gr.Blocks) -> None:
-    """Register the unload handler on ``demo`` (call once, while building it)."""
+    """Register the unload handler on ``demo`` (call once, while building it) and start the one sweeper thread.
+
+    The unload handler only notes the session (a dict entry: no thread, no timer per call -- 1,500 unload calls
+    once started ~950 timer threads); the sweeper releases noted sessions CLOSED_TTL_S later, and every session
+    idle for IDLE_TTL_S."""
+    due: dict[str, float] = {}
+    lock = threading.Lock()
 
     def on_unload(request: gr.Request):
-        timer = threading.Timer(CLOSED_TTL_S, release, args=(demo, request.session_hash))
-        timer.daemon = True
-        timer.start()
+        holder = getattr(demo, "state_holder", None)
+        if holder is None or request.session_hash not in holder.session_data:
+            return                                          # not a session this server knows: nothing to note
+        with lock:
+            due.setdefault(request.session_hash, time.monotonic() + CLOSED_TTL_S)
 
+    def sweep():
+        while True:
+            time.sleep(SWEEP_S)
+            try:
+                now = time.monotonic()
+                with lock:
+                    ready = [h for h, t in due.items() if t <= now]
+                    for h in ready:
+                        due.pop(h, None)
+                for h in ready:
+                    release(demo, h)
+                release_idle(demo, IDLE_TTL_S)
+            except Exception:  # pragma: no cover - the sweeper must outlive any one bad session
+                pass
+
+    threading.Thread(target=sweep, name="session-sweeper", daemon=True).start()
     demo.unload(on_unload)
 
 
-def release(demo: gr.Blocks, session_hash: str | None) -> bool:
-    """Delete the closed session ``session_hash``'s state (running its delete callbacks) and forget the session.
+def release_idle(demo: gr.Blocks, idle_s: float) -> int:
+    """Release every session whose last event is older than ``idle_s`` seconds; returns how many."""
+    holder = getattr(demo, "state_holder", None)
+    if holder is None:
+        return 0
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=idle_s)
+    with holder.lock:
+        stale = [h for h, t in holder.time_last_used.items() if t < cutoff]
+    return sum(release(demo, h, closed_only=False) for h in stale)
 
-    Returns False when there was nothing to release (no such session, or it is not closed)."""
+
+def release(demo: gr.Blocks, session_hash: str | None, closed_only: bool = True) -> bool:
+    """Delete the session ``session_hash``'s state (running its delete callbacks) and forget the session.
+
+    Returns False when there was nothing to release (no such session, or -- ``closed_only`` -- it is not closed)."""
     holder = getattr(demo, "state_holder", None)
     state = None if holder is None or session_hash is None else holder.session_data.get(session_hash)
-    if state is None or not state.is_closed:
+    if state is None or (closed_only and not state.is_closed):
         return False
     holder.delete_state(session_hash)
     with holder.lock:
@@ -90,5 +132,5 @@ def session_count(demo: gr.Blocks) -> int:
     return 0 if holder is None else len(holder.session_data)
 
 
-__all__ = ["CLOSED_TTL_S", "release_closed_sessions", "release", "trim_memory", "limit_malloc_arenas",
+__all__ = ["CLOSED_TTL_S", "IDLE_TTL_S", "SESSION_CAPACITY", "release_closed_sessions", "release", "release_idle", "trim_memory", "limit_malloc_arenas",
            "live_state_count", "session_count"]
