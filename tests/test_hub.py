@@ -127,7 +127,8 @@ def test_mismatched_weights_are_refused(grey_ckpt, tmp_path):
 
 # --- names ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["../etc/passwd", "/tmp/model", "owner", "a/b/c", "owner/na me", "own..er/x",
-                                  "owner/name.git", "x" * 100 + "/y", "C:\\models\\m", "~/model", "owner/-"])
+                                  "owner/name.git", "x" * 100 + "/y", "C:\\models\\m", "~/model", "owner/-",
+                                  "owner/name.", "owner/name-", "owner./name"])
 def test_names_that_are_not_hub_ids_are_refused(name):
     with pytest.raises(hub.HubError, match="not a Hub model id"):
         hub.resolve_name(name)
@@ -255,6 +256,15 @@ def test_offline_flag_answers_at_once_without_network(monkeypatch):
     with pytest.raises(hub.HubError, match=r"Hugging Face Hub cannot be reached \(offline\?\).*google/ddpm-cifar10"):
         hub.load_model("google/ddpm-cifar10-32")
     assert time.perf_counter() - start < 2
+
+
+def test_failed_loads_of_many_ids_leave_no_lock_behind(monkeypatch):
+    from diffusion.hub import loading
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for i in range(50):                  # one visitor trying fifty made-up ids
+        with pytest.raises(hub.HubError):
+            hub.load_model(f"someone/model-{i}")
+    assert not any(k.startswith("someone/") for k in loading._load_locks)
 
 
 def test_unreachable_hub_is_reported(fake_hub):

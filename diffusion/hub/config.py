@@ -36,9 +36,11 @@ class HubError(ValueError):
 
 
 def validate_repo_id(repo_id: str) -> str:
-    """``owner/name`` with letters, digits, '-', '_', '.'; no '..' or '--'; at most 96 characters each side."""
+    """``owner/name`` with letters, digits, '-', '_', '.'; no '..' or '--', no part ending in '.' or '-'; at most
+    96 characters each side (huggingface_hub's own rules, so its HFValidationError never reaches a visitor)."""
     shown = repo_id if len(repo_id) <= 80 else repo_id[:77] + "..."
-    if not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id or repo_id.endswith(".git"):
+    if (not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id or repo_id.endswith(".git")
+            or any(part[-1] in ".-" for part in repo_id.split("/"))):   # the Hub refuses a trailing '.' or '-'
         raise HubError(f"{shown!r} is not a Hub model id; expected owner/name, e.g. google/ddpm-cifar10-32")
     return repo_id
 

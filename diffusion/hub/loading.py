@@ -69,7 +69,11 @@ def load_model(name=None, measure: bool = True) -> ImageModel:
                                f"enter a Hub id instead")
             model = load_folder(BUNDLED_DIR, model_id=BUNDLED_ID, measure=measure)
         else:
-            model = _load_from_hub(key, measure=measure)
+            try:
+                model = _load_from_hub(key, measure=measure)
+            finally:
+                with _cache_lock:                      # one lock per id only while it loads: the dict stays small
+                    _load_locks.pop(key, None)
         with _cache_lock:
             _cache[key] = model
             _cache.move_to_end(key)
