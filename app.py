@@ -70,7 +70,19 @@ def launch_kwargs() -> dict:
                 enable_monitoring=False, state_session_capacity=SESSION_CAPACITY)
 
 
+def log_refusals() -> None:
+    """Expected refusals (ui.widgets.inputs.refusal, the fair queue, the blob store) as one line each on stderr."""
+    import logging
+    log = logging.getLogger("diffusion_lab")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s diffusion_lab: %(message)s", "%Y-%m-%d %H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def main() -> None:
+    log_refusals()
     import torch
     # One intra-op thread per request: requests run side by side on a 2-vCPU Space, and oversubscribed OpenMP
     # threads slow small-model work down several-fold (bench/README.md).

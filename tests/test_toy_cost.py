@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client
 
 from diffusion.labs import toy_cost
-from ui.toy import handlers
+from ui.toy import limits as handlers
 
 
 def test_estimates_grow_with_the_work_and_the_largest_fit_fits():
@@ -55,3 +55,13 @@ def test_training_stops_at_its_hard_wall_clock_cap_and_keeps_the_model(app_serve
     assert 0 < steps < 5000
     _, _, quality = c.predict(num_steps=5, n=200, api_name="/toy_sample")
     assert f"{steps} steps (stopped early)" in quality
+
+
+def test_an_expected_refusal_is_one_log_line_and_no_traceback(client, caplog, capfd):
+    import logging
+    with caplog.at_level(logging.INFO, logger="diffusion_lab"):
+        with pytest.raises(Exception, match=r"sampling steps must be a whole number in \[1, 1000\]; got 2.5"):
+            client.predict(num_steps=2.5, api_name="/toy_sample")
+    lines = [r.getMessage() for r in caplog.records if r.name == "diffusion_lab"]
+    assert "refused: sampling steps must be a whole number in [1, 1000]; got 2.5." in lines
+    assert "Traceback" not in capfd.readouterr().err              # Gradio printed none for it

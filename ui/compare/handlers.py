@@ -21,7 +21,7 @@ from diffusion.schedules import SCHEDULES, make_schedule
 
 from ..serving.jobs import StreamedJob
 from ..widgets.export import cached_file
-from ..widgets.inputs import choice, number
+from ..widgets.inputs import choice, number, refusal
 from ..widgets.pictures import BUILTIN_EXAMPLE, example_names, picture
 from . import figures
 from .session import (EACH_DEFAULT, NO_TIME, RACE_MODELS, RACE_SPACINGS, SCHEDULE_MODELS, TOY_DEFAULT,
@@ -48,17 +48,17 @@ def _parse_steps(text) -> list[int]:
     elif isinstance(text, str):
         parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
     else:
-        raise gr.Error(f"Step counts must be whole numbers separated by commas, e.g. 5, 10, 20; got {text!r}.")
+        raise refusal(f"Step counts must be whole numbers separated by commas, e.g. 5, 10, 20; got {text!r}.")
     if not parts:
-        raise gr.Error("No step counts given: type a few, e.g. 5, 10, 20, 50.")
+        raise refusal("No step counts given: type a few, e.g. 5, 10, 20, 50.")
     out = []
     for p in parts:
         try:
             v = float(p)
         except (TypeError, ValueError):
-            raise gr.Error(f"Step count {p!r} is not a number: use whole numbers separated by commas.") from None
+            raise refusal(f"Step count {p!r} is not a number: use whole numbers separated by commas.") from None
         if not math.isfinite(v) or v != int(v) or v < 1:
-            raise gr.Error(f"Step count {p!r} must be a whole number ≥ 1.")
+            raise refusal(f"Step count {p!r} must be a whole number ≥ 1.")
         out.append(int(v))
     return out
 
@@ -69,11 +69,11 @@ def _picture_tensor(example):
     names = example_names()
     example = names[0] if example in (None, "") else example
     if example not in names:
-        raise gr.Error(f"unknown example {example!r}; choose one of {names}")
+        raise refusal(f"unknown example {example!r}; choose one of {names}")
     try:
         im, _ = picture(example, None)
     except ImageError as exc:  # pragma: no cover - the examples are ours
-        raise gr.Error(str(exc)) from None
+        raise refusal(str(exc)) from None
     im = fit_image(im, (48, 48), 3 if im.mode == "RGB" else 1)
     return uint8_to_tensor(np.asarray(im, dtype=np.uint8)).double(), example if example != BUILTIN_EXAMPLE else ""
 
@@ -83,7 +83,7 @@ def compare_schedules(schedules=DEFAULT_SCHEDULES["schedules"], T=DEFAULT_SCHEDU
                       data=DEFAULT_SCHEDULES["data"], seed=DEFAULT_SCHEDULES["seed"]):
     """/compare_schedules: curves of ᾱ_t, log-SNR and β_t; one picture noised under each; the x_T check."""
     if not schedules:
-        raise gr.Error(f"No schedule chosen: tick at least one of {sorted(SCHEDULES)}.")
+        raise refusal(f"No schedule chosen: tick at least one of {sorted(SCHEDULES)}.")
     if isinstance(schedules, str):
         schedules = [schedules]
     for s in schedules:
@@ -94,7 +94,7 @@ def compare_schedules(schedules=DEFAULT_SCHEDULES["schedules"], T=DEFAULT_SCHEDU
     try:
         sched = compare.schedule_set(schedules, T, bool(rescale))
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refusal(str(exc)) from None
     curves = figures.schedule_curves(sched)
     x0, _ = _picture_tensor(example)
     grid, ts = compare.noised_grid(sched, x0, seed=seed)
@@ -135,7 +135,7 @@ def compare_spacing(sampler=DEFAULT_SPACING["sampler"], steps=DEFAULT_SPACING["s
     try:
         rows = compare.spacing_rows(sampler, sched, steps)
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refusal(str(exc)) from None
     visited = figures.visited_timesteps(sched, rows, steps, sampler)
     table = pd.DataFrame([{"spacing": r.spacing, "first call at t": f"{r.first:g}",
                            "√ᾱ assumed at the first call": f"{r.signal_first:.3g}",
@@ -153,7 +153,7 @@ def compare_spacing(sampler=DEFAULT_SPACING["sampler"], steps=DEFAULT_SPACING["s
         try:
             out = compare.spacing_experiment(racer, sampler, steps, SPACING_POINTS, seed)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refusal(str(exc)) from None
         ref = racers.reference_points(racer, 1000, seed).numpy()
         bounds = figures.cloud_bounds(ref)
         items = []
@@ -230,7 +230,7 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
     session = _session(session)
     model = choice("model", model, RACE_MODELS + [TOY_YOURS])
     if not samplers:
-        raise gr.Error("No sampler chosen: tick at least one.")
+        raise refusal("No sampler chosen: tick at least one.")
     samplers = [samplers] if isinstance(samplers, str) else list(samplers)
     step_counts = _parse_steps(steps)
     seed = number("seed", seed, 0, 2**31 - 1, integer=True)
@@ -250,7 +250,7 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
     try:
         plan = race.check_race(racer, samplers, step_counts, n, seed, sp)
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refusal(str(exc)) from None
     box: dict = {"done": 0, "total": plan.total_calls, "text": f"about {plan.estimate_s:.0f} s"}
 
     def on_progress(done, total, text):
@@ -268,7 +268,7 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
     except Exception as exc:  # reported on the page; the session keeps working
         message = str(exc) if isinstance(exc, ValueError) else f"The race failed ({type(exc).__name__}: {exc})."
         yield session, gr.update(), gr.update(), gr.update(), f"**The race failed:** {message}", gr.update()
-        raise gr.Error(message) from None
+        raise refusal(message) from None
     session.result = result
     plot = None
     if image:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import threading
 
-import gradio as gr
 
 from diffusion import hub, toy
 from diffusion.labs import racers
 
 from ..serving.session import LabSession, SessionRegistry
 from ..toy.session import DEFAULT_FIT, SHARED
+from ..widgets.inputs import refusal
 
 SESSIONS = SessionRegistry()   # live Compare sessions (tests and the load benchmark check they are released)
 
@@ -85,7 +85,7 @@ SCHEDULE_MODELS = _ScheduleModels()
 
 def _default_toy_model():
     if not SHARED.wait(timeout=600) or SHARED.error:
-        raise gr.Error("The Toy lab's default model is not available (it failed to train); try an exact model.")
+        raise refusal("The Toy lab's default model is not available (it failed to train); try an exact model.")
     return SHARED.model
 
 
@@ -97,7 +97,7 @@ def _racer(model_choice: str, toy_session=None) -> racers.Racer:
     if model_choice == TOY_YOURS:
         model = getattr(toy_session, "model", None)
         if model is None:
-            raise gr.Error("Your Toy-lab model is not there yet: open the Toy lab first (or pick another model).")
+            raise refusal("Your Toy-lab model is not there yet: open the Toy lab first (or pick another model).")
         return racers.toy_racer(model, "your Toy-lab model")
     if model_choice == EXACT_2D:
         return racers.exact_racer("gaussians8")
@@ -106,4 +106,4 @@ def _racer(model_choice: str, toy_session=None) -> racers.Racer:
     try:
         return racers.image_racer(hub.load_model(hub.BUNDLED_ID))
     except hub.HubError as exc:
-        raise gr.Error(f"The image model cannot be raced: {exc}") from None
+        raise refusal(f"The image model cannot be raced: {exc}") from None

@@ -17,7 +17,7 @@ from diffusion.samplers import SAMPLERS
 from ..gpu import gpu, on_zero_gpu, to_device
 from ..serving.priority import in_background
 from ..widgets.export import gif_file
-from ..widgets.inputs import choice, number
+from ..widgets.inputs import choice, number, refusal
 from ..widgets.scrubber import placeholder_html
 from . import render
 from ..widgets.pictures import picture
@@ -145,7 +145,7 @@ def _checked_estimate(model: hub.ImageModel, sampler: str, steps: int, batch: in
     try:
         return check_run(model, sampler, steps, batch)
     except RunTooLong as exc:
-        raise gr.Error(str(exc)) from None
+        raise refusal(str(exc)) from None
 
 
 def _execute(kind: str, session: ImageSession, model: hub.ImageModel, args: tuple, max_bytes: int, progress,
@@ -159,7 +159,7 @@ def _execute(kind: str, session: ImageSession, model: hub.ImageModel, args: tupl
                              on_step=_progress_cb(progress, desc), should_stop=session.stop.is_set,
                              max_bytes=max_bytes)
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refusal(str(exc)) from None
 
 
 def sample_images(session, sampler: str = DEFAULT_SETTINGS["sampler"], steps: int = DEFAULT_SETTINGS["steps"],
@@ -202,12 +202,12 @@ def frame_png(session, view: str = "reverse", image: int = 1, frame: int = 0):
     if view == "forward":
         fwd = session.forward
         if fwd is None:
-            raise gr.Error("Show the forward process first.")
+            raise refusal("Show the forward process first.")
         frame = number("frame", frame, 0, len(fwd["t"]) - 1, integer=True)
         return render.forward_frame(fwd, frame), render.forward_label(fwd, frame)
     run = session.run if view == "reverse" else session.restore
     if run is None:
-        raise gr.Error(f"Nothing to show yet: run the {'sampler' if view == 'reverse' else 'restore'} first.")
+        raise refusal(f"Nothing to show yet: run the {'sampler' if view == 'reverse' else 'restore'} first.")
     image = number("image", image, 1, run.batch, integer=True) - 1
     frame = number("frame", frame, 0, run.num_frames - 1, integer=True)
     return render.run_frame(run, image, frame), run.labels[frame]
@@ -248,11 +248,11 @@ def make_gif(session, view: str = "reverse", image: int = 1, fps: float = 12):
     fps = number("frames per second", fps, 1, 30)
     if view == "forward":
         if session.forward is None:
-            raise gr.Error("Show the forward process first.")
+            raise refusal("Show the forward process first.")
         return gif_file(render.forward_gif_frames(session.forward), fps=fps, prefix="image-forward")
     run = session.run if view == "reverse" else session.restore
     if run is None:
-        raise gr.Error(f"Nothing to export yet: run the {'sampler' if view == 'reverse' else 'restore'} first.")
+        raise refusal(f"Nothing to export yet: run the {'sampler' if view == 'reverse' else 'restore'} first.")
     image = number("image", image, 1, run.batch, integer=True) - 1
     return gif_file(render.run_gif_frames(run, image), fps=fps, prefix=f"image-{view}")
 

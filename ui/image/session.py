@@ -3,7 +3,6 @@ read-only through the hub's cache), their picture, and their recorded runs as ui
 ``MAX_SESSION_BYTES``."""
 from __future__ import annotations
 
-import gradio as gr
 import numpy as np
 from PIL import Image
 
@@ -12,6 +11,7 @@ from diffusion.images import fit_image, uint8_to_tensor
 from diffusion.labs.image_runs import MAX_BATCH
 
 from ..serving.session import MAX_SESSION_BYTES, LabSession, SessionRegistry
+from ..widgets.inputs import refusal
 
 # per-session bytes: the reverse run's frames, the restore run's and the forward view's share MAX_SESSION_BYTES
 # (150 MB) with room for the runs' final images (a 16-image batch of 256 px RGB floats is 12.6 MB)
@@ -57,7 +57,7 @@ def _session(session) -> ImageSession:
 def _existing(session) -> ImageSession:
     """The session, or gr.Error when this visitor has none yet (nothing to show)."""
     if not isinstance(session, ImageSession):
-        raise gr.Error("Nothing to show yet: show the forward process or run the sampler first.")
+        raise refusal("Nothing to show yet: show the forward process or run the sampler first.")
     return session
 
 
@@ -65,7 +65,7 @@ def _model(session: ImageSession) -> hub.ImageModel:
     try:
         return hub.load_model(session.model_id)
     except hub.HubError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refusal(str(exc)) from None
 
 
 def _x0(session: ImageSession, model: hub.ImageModel):

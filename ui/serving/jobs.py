@@ -12,9 +12,9 @@ import contextvars
 import threading
 from typing import Any, Callable
 
-import gradio as gr
 
 from .priority import lower_priority
+from ..widgets.inputs import refusal
 
 __all__ = ["StreamedJob"]
 
@@ -24,7 +24,7 @@ class StreamedJob:
 
     def __init__(self, session, work: Callable[[], Any], name: str, busy_message: str):
         if session.busy:
-            raise gr.Error(busy_message)
+            raise refusal(busy_message)
         self.session, self._box = session, {}
         session.stop.clear()
         context = contextvars.copy_context()      # gr.Progress finds its request through context variables

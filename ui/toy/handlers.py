@@ -15,9 +15,8 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from diffusion import LAB_SPACINGS, SAMPLER_OPTIONS, SAMPLERS, model_calls, toy
-from diffusion.fidelity import K, MEANING, SAMPLES
-from diffusion.labs import toy_cost
+from diffusion import LAB_SPACINGS, SAMPLER_OPTIONS, SAMPLERS, toy
+from diffusion.fidelity import K, MEANING
 from diffusion.labs.runner import MAX_FRAMES
 from diffusion.labs.toy_extras import compare_flow, density_paths
 from diffusion.labs.toy_runs import ToyData, bounds_2d, is_flow, record_run
@@ -27,8 +26,9 @@ from ..serving.jobs import StreamedJob
 from ..serving.priority import in_background
 from ..widgets import canvas
 from ..widgets.export import gif_file
-from ..widgets.inputs import choice, number, user_error
+from ..widgets.inputs import choice, number, refusal, user_error
 from ..widgets.scrubber import decode_png, placeholder_html, png_file, scrubber_html
+from . import limits
 from .figures import compare_table, draw_compare, draw_density_paths
 from .session import DEFAULT_DATA, DEFAULT_FIT, DEFAULT_SAMPLING, SHARED, Run, new_session
 from .views import DEFAULT_OVERLAYS, OVERLAYS
@@ -39,12 +39,6 @@ MAX_POINTS = 5000        # points per data set / sampling run in the UI and the 
 MAX_TRAIN_STEPS = 20000
 MAX_DRAWING_SIDE = 1024  # a larger drawing (an uploaded 8000 px image) is shrunk first: the sketch pad is 320 px
 POLL_S = 0.2             # how often the training loop reports (and so how fast Stop is seen)
-# Work limits per request, on the estimate for an idle server (diffusion.labs.toy_cost, calibrated once per process,
-# never from visitors' runs). A training run is also stopped at a hard wall-clock cap: a fixed multiple of its own
-# estimate (the machine may be busy), at least HARD_CAP_MIN_S, at most HARD_CAP_MAX_S; the model so far is kept.
-MAX_TRAIN_S = 120.0
-MAX_SAMPLE_S = 60.0
-HARD_CAP_FACTOR, HARD_CAP_MIN_S, HARD_CAP_MAX_S = 3.0, 30.0, 360.0
 
 
 def _fit_defaults() -> dict:
@@ -90,7 +84,7 @@ def use_data(session, source="dataset", dataset=DEFAULT_DATA["name"], word="HELL
             data = ToyData.from_dataset(choice("dataset", dataset, list(toy.DATASETS)), n, seed)
         elif source == "word":
             if not isinstance(word, str) or not word.strip():
-                raise gr.Error("The word is empty (or only spaces): type a few letters, e.g. HELLO.")
+                raise refusal("The word is empty (or only spaces): type a few letters, e.g. HELLO.")
             data = ToyData.from_dataset("text:" + word.strip(), n, seed)
         else:
             image = _drawing_image(drawing)
@@ -106,7 +100,7 @@ def _drawing_image(drawing):
     if isinstance(drawing, dict):
         drawing = drawing.get("composite")
     if drawing is None:
-        raise gr.Error("The drawing is empty: draw a shape on the sketch pad first (dark strokes become the data).")
+        raise refusal("The drawing is empty: draw a shape on the sketch pad first (dark strokes become the data).")
     if isinstance(drawing, np.ndarray) and max(drawing.shape[:2]) > MAX_DRAWING_SIDE:
         # the point sampler draws one category per pixel (at most 2^24); a 2-D cloud needs no more than ~1 Mpx
         from PIL import Image
@@ -153,8 +147,8 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
     )
     data = session.data
     total = kwargs["steps"]
-    estimate = _refuse_long_training(kwargs, data.dim)
-    deadline = time.perf_counter() + min(max(HARD_CAP_FACTOR * estimate, HARD_CAP_MIN_S), HARD_CAP_MAX_S)
+    estimate = limits.refuse_long_training(kwargs, data.dim)
+    deadline = time.perf_counter() + limits.hard_cap(estimate)
     losses: list[float] = []
 
     def callback(step, total_steps, loss):
@@ -175,12 +169,12 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
     try:
         model = job.result()
     except ValueError as exc:
-        raise gr.Error(f"Training failed: {exc} — the previous model is kept.") from None
+        raise refusal(f"Training failed: {exc} — the previous model is kept.") from None
     except Exception as exc:  # the session keeps its old model
         raise gr.Error(f"Training failed ({type(exc).__name__}: {exc}); the previous model is kept.") from None
     finite = [v for v in losses if math.isfinite(v)]
     if not finite or len(finite) < len(losses) or not math.isfinite(getattr(model, "losses", [0.0])[-1] or 0.0):
-        raise gr.Error(f"Training diverged (the loss became NaN/inf) with learning rate {kwargs['lr']:g}: lower it "
+        raise refusal(f"Training diverged (the loss became NaN/inf) with learning rate {kwargs['lr']:g}: lower it "
                        f"(e.g. 1e-3) and train again — the previous model is kept.")
     stopped = len(losses) < total
     if stopped and not session.stop.is_set():
@@ -220,7 +214,7 @@ def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPL
     n = number("points", n, 2, MAX_POINTS, integer=True)
     overlays = _overlays(overlays)
     spacing = choice("timestep spacing", spacing, list(LAB_SPACINGS))
-    _refuse_long_sampling(model, sampler, num_steps, n)
+    limits.refuse_long_sampling(model, sampler, num_steps, n)
     progress(0.1, desc="sampling")
     settings = dict(sampler=sampler, num_steps=num_steps, eta=eta, seed=seed, n=n, spacing=spacing)
     try:
@@ -232,35 +226,6 @@ def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPL
     except ValueError as exc:
         raise user_error(exc) from None
     return (session, _scrub_html(session.run), _slider(session.run), _quality_md(session, session.run))
-
-
-def _refuse_long_training(kwargs: dict, dim: int) -> float:
-    """The run's estimated seconds; a gr.Error naming the largest step count that fits if over MAX_TRAIN_S."""
-    costs = toy_cost.calibrate()
-    work = toy_cost.macs(dim, kwargs["hidden"], kwargs["depth"], toy.DEFAULTS["fourier_octaves"])
-    est = toy_cost.train_seconds(costs, steps=kwargs["steps"], batch_size=kwargs["batch_size"], work=work)
-    if est > MAX_TRAIN_S:
-        fit = toy_cost.largest_steps(costs, MAX_TRAIN_S, batch_size=kwargs["batch_size"], work=work)
-        raise user_error(ValueError(
-            f"This training would take about {est:.0f} s ({kwargs['steps']} steps of batch {kwargs['batch_size']}, "
-            f"width {kwargs['hidden']}, depth {kwargs['depth']}); the lab allows {MAX_TRAIN_S:.0f} s per run: "
-            f"at these settings at most {fit} steps fit, or use a smaller batch or network"))
-    return est
-
-
-def _refuse_long_sampling(model, sampler: str, num_steps: int, n: int) -> None:
-    """gr.Error if the run (with the yardstick's own 4,000-point run when n is smaller) is over MAX_SAMPLE_S."""
-    costs = toy_cost.calibrate()
-    work = toy_cost.model_work(model)
-    points = n + (SAMPLES if n < SAMPLES else 0)
-    calls = model_calls(sampler, num_steps)
-    est = toy_cost.sample_seconds(costs, calls=calls, n=points, work=work)
-    if est > MAX_SAMPLE_S:
-        per_call = toy_cost.sample_seconds(costs, calls=1, n=points, work=work)
-        fit = max(1, int(MAX_SAMPLE_S / per_call) if sampler != "heun" else int((MAX_SAMPLE_S / per_call + 1) / 2))
-        raise user_error(ValueError(
-            f"This run would take about {est:.0f} s ({calls} network calls on {n} points); the lab allows "
-            f"{MAX_SAMPLE_S:.0f} s per run: with {sampler} at most {fit} steps fit, or use fewer points"))
 
 
 def _overlays(overlays) -> tuple:

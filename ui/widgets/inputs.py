@@ -13,22 +13,31 @@ from typing import Iterable
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["number", "choice", "user_error", "readable_drawings"]
+__all__ = ["number", "choice", "user_error", "refusal", "readable_drawings"]
+
+log = logging.getLogger("diffusion_lab")
+
+
+def refusal(message: str) -> gr.Error:
+    """An expected refusal (bad input, a limit): the gr.Error the visitor sees, logged as one line -- Gradio prints
+    a full traceback for every gr.Error unless told not to."""
+    log.info("refused: %s", message if len(message) <= 240 else message[:237] + "...")
+    return gr.Error(message, print_exception=False)
 
 
 def number(name: str, value, lo: float, hi: float, integer: bool = False):
     """``value`` as a number within [lo, hi], or a gr.Error saying which input is wrong and what it accepts."""
     if isinstance(value, bool) or value is None:
-        raise gr.Error(f"{name} must be a number in [{lo:g}, {hi:g}]; got {value!r}.")
+        raise refusal(f"{name} must be a number in [{lo:g}, {hi:g}]; got {value!r}.")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number in [{lo:g}, {hi:g}]; got {value!r}.") from None
+        raise refusal(f"{name} must be a number in [{lo:g}, {hi:g}]; got {value!r}.") from None
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise gr.Error(f"{name} must be in [{lo:g}, {hi:g}]; got {value!r}.")
+        raise refusal(f"{name} must be in [{lo:g}, {hi:g}]; got {value!r}.")
     if integer:
         if v != int(v):
-            raise gr.Error(f"{name} must be a whole number in [{lo:g}, {hi:g}]; got {value!r}.")
+            raise refusal(f"{name} must be a whole number in [{lo:g}, {hi:g}]; got {value!r}.")
         return int(v)
     return v
 
@@ -36,7 +45,7 @@ def number(name: str, value, lo: float, hi: float, integer: bool = False):
 def choice(name: str, value, options: Iterable[str]) -> str:
     options = list(options)
     if value not in options:
-        raise gr.Error(f"unknown {name} {value!r}; choose one of {options}.")
+        raise refusal(f"unknown {name} {value!r}; choose one of {options}.")
     return value
 
 
@@ -45,7 +54,7 @@ def user_error(exc: Exception) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
     message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-    return gr.Error(message)
+    return refusal(message)
 
 
 def readable_drawings(pad: gr.Sketchpad) -> gr.Sketchpad:
@@ -65,11 +74,11 @@ def readable_drawings(pad: gr.Sketchpad) -> gr.Sketchpad:
         except gr.Error:
             raise
         except Image.DecompressionBombError:
-            raise gr.Error("The drawing is far too large to open (over 89 million pixels): draw on the pad, or "
+            raise refusal("The drawing is far too large to open (over 89 million pixels): draw on the pad, or "
                            "send a picture a few thousand pixels a side at most.") from None
         except Exception as exc:  # not an image, truncated, an unknown format
             reason = "not an image" if isinstance(exc, UnidentifiedImageError) else "truncated or corrupt"
-            raise gr.Error(f"The drawing could not be read as a picture ({reason}): draw on the pad, or send a "
+            raise refusal(f"The drawing could not be read as a picture ({reason}): draw on the pad, or send a "
                            f"PNG or JPEG image.") from None
     pad.preprocess = preprocess
     return bounded_blobs(pad)
@@ -93,7 +102,7 @@ def _check_drawing_size(payload, blobs) -> None:
         parts = [f.path for f in files if f is not None and getattr(f, "path", None)]
         layers = len(payload.layers or [])
     if layers > MAX_LAYERS:
-        raise gr.Error(f"A drawing has at most {MAX_LAYERS} layers; this one has {layers}.")
+        raise refusal(f"A drawing has at most {MAX_LAYERS} layers; this one has {layers}.")
     for part in parts:
         if part is None:
             continue
@@ -104,7 +113,7 @@ def _check_drawing_size(payload, blobs) -> None:
             continue
         if w * h > MAX_DRAWING_PIXELS:
             log.info("refused a drawing of %d x %d pixels", w, h)
-            raise gr.Error(f"The drawing is {w} x {h} pixels; the lab accepts up to {MAX_DRAWING_PIXELS / 1e6:.0f} "
+            raise refusal(f"The drawing is {w} x {h} pixels; the lab accepts up to {MAX_DRAWING_PIXELS / 1e6:.0f} "
                            f"Mpx a part: draw on the pad, or send a picture a few thousand pixels a side at most.")
 
 
@@ -116,8 +125,6 @@ MAX_LAYERS = 8                  # layer indices 0..7 (the lab's pad uses one)
 MAX_BLOB_BYTES = 10_000_000     # per blob, as the upload limit (app.MAX_FILE_SIZE)
 MAX_PENDING_DRAWINGS = 64       # drawings sent but not yet read, over all sessions; the oldest go first
 BLOB_TTL_S = 300.0              # a drawing not read within this is dropped
-
-log = logging.getLogger("diffusion_lab")
 
 
 def bounded_blobs(pad):
@@ -134,10 +141,10 @@ def bounded_blobs(pad):
                 layer = -1
             if not 0 <= layer < MAX_LAYERS:
                 log.info("refused a drawing layer index %r", str(index)[:20])
-                raise gr.Error(f"A drawing has at most {MAX_LAYERS} layers (index 0 to {MAX_LAYERS - 1}).")
+                raise refusal(f"A drawing has at most {MAX_LAYERS} layers (index 0 to {MAX_LAYERS - 1}).")
         if sum(len(content) for _, content in data.files) > MAX_BLOB_BYTES:
             log.info("refused a drawing part over %d bytes", MAX_BLOB_BYTES)
-            raise gr.Error(f"A drawing part is over {MAX_BLOB_BYTES // 1_000_000} MB: draw on the pad, or send a "
+            raise refusal(f"A drawing part is over {MAX_BLOB_BYTES // 1_000_000} MB: draw on the pad, or send a "
                            f"smaller picture.")
         with lock:
             now = time.monotonic()

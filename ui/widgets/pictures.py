@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gradio as gr
 from PIL import Image, ImageDraw
 
 from diffusion.images import ImageError, load_image
+from .inputs import refusal
 
 __all__ = ["EXAMPLES_DIR", "BUILTIN_EXAMPLE", "PICTURE_SIDE", "example_names", "picture"]
 
@@ -46,10 +46,10 @@ def picture(example, upload) -> tuple[Image.Image, str]:
             if example in (None, ""):
                 example = names[0]
             if example not in names:  # only listed names: a path can never reach the file system from here
-                raise gr.Error(f"unknown example {example!r}; choose one of {names}")
+                raise refusal(f"unknown example {example!r}; choose one of {names}")
             im = _builtin_pattern() if example == BUILTIN_EXAMPLE else load_image(EXAMPLES_DIR / example)
             name = f"example {example}"
     except ImageError as exc:
-        raise gr.Error(f"That upload cannot be used: {exc}.") from None
+        raise refusal(f"That upload cannot be used: {exc}.") from None
     im.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
     return im, name

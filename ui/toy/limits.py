@@ -1,0 +1,51 @@
+"""The Toy lab's work limits per request: a training or sampling run is estimated from its settings before it starts
+(diffusion.labs.toy_cost, calibrated once per process, never from visitors' runs) and refused over its limit with
+the largest setting that fits; a training run is also stopped at :func:`hard_cap` seconds (the model so far kept)."""
+from __future__ import annotations
+
+from diffusion import model_calls, toy
+from diffusion.fidelity import SAMPLES
+from diffusion.labs import toy_cost
+
+from ..widgets.inputs import user_error
+
+# Work limits per request, on the estimate for an idle server (diffusion.labs.toy_cost, calibrated once per process,
+# never from visitors' runs). A training run is also stopped at a hard wall-clock cap: a fixed multiple of its own
+# estimate (the machine may be busy), at least HARD_CAP_MIN_S, at most HARD_CAP_MAX_S; the model so far is kept.
+MAX_TRAIN_S = 120.0
+MAX_SAMPLE_S = 60.0
+HARD_CAP_FACTOR, HARD_CAP_MIN_S, HARD_CAP_MAX_S = 3.0, 30.0, 360.0
+
+
+def hard_cap(estimate: float) -> float:
+    """A training run's wall-clock cap: a fixed multiple of its own estimate, within [HARD_CAP_MIN_S, HARD_CAP_MAX_S]."""
+    return min(max(HARD_CAP_FACTOR * estimate, HARD_CAP_MIN_S), HARD_CAP_MAX_S)
+
+
+def refuse_long_training(kwargs: dict, dim: int) -> float:
+    """The run's estimated seconds; a gr.Error naming the largest step count that fits if over MAX_TRAIN_S."""
+    costs = toy_cost.calibrate()
+    work = toy_cost.macs(dim, kwargs["hidden"], kwargs["depth"], toy.DEFAULTS["fourier_octaves"])
+    est = toy_cost.train_seconds(costs, steps=kwargs["steps"], batch_size=kwargs["batch_size"], work=work)
+    if est > MAX_TRAIN_S:
+        fit = toy_cost.largest_steps(costs, MAX_TRAIN_S, batch_size=kwargs["batch_size"], work=work)
+        raise user_error(ValueError(
+            f"This training would take about {est:.0f} s ({kwargs['steps']} steps of batch {kwargs['batch_size']}, "
+            f"width {kwargs['hidden']}, depth {kwargs['depth']}); the lab allows {MAX_TRAIN_S:.0f} s per run: "
+            f"at these settings at most {fit} steps fit, or use a smaller batch or network"))
+    return est
+
+
+def refuse_long_sampling(model, sampler: str, num_steps: int, n: int) -> None:
+    """gr.Error if the run (with the yardstick's own 4,000-point run when n is smaller) is over MAX_SAMPLE_S."""
+    costs = toy_cost.calibrate()
+    work = toy_cost.model_work(model)
+    points = n + (SAMPLES if n < SAMPLES else 0)
+    calls = model_calls(sampler, num_steps)
+    est = toy_cost.sample_seconds(costs, calls=calls, n=points, work=work)
+    if est > MAX_SAMPLE_S:
+        per_call = toy_cost.sample_seconds(costs, calls=1, n=points, work=work)
+        fit = max(1, int(MAX_SAMPLE_S / per_call) if sampler != "heun" else int((MAX_SAMPLE_S / per_call + 1) / 2))
+        raise user_error(ValueError(
+            f"This run would take about {est:.0f} s ({calls} network calls on {n} points); the lab allows "
+            f"{MAX_SAMPLE_S:.0f} s per run: with {sampler} at most {fit} steps fit, or use fewer points"))
