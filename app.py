@@ -87,7 +87,11 @@ def main() -> None:
     # One intra-op thread per request: requests run side by side on a 2-vCPU Space, and oversubscribed OpenMP
     # threads slow small-model work down several-fold (bench/README.md).
     torch.set_num_threads(int(os.environ.get("DIFFUSION_LAB_TORCH_THREADS", "1")))
-    build_demo().launch(**launch_kwargs())
+    from ui.serving.routes import close_unused_routes
+    demo = build_demo()
+    demo.launch(prevent_thread_lock=True, **launch_kwargs())
+    close_unused_routes(demo)        # Gradio's deep-link files stay off (ui/serving/routes.py)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

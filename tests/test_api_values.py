@@ -4,6 +4,7 @@ afterwards. Each tab's own range checks are in test_app_toy, test_app_image and 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,13 @@ def test_gradios_monitoring_pages_are_closed(app_server):
         r = httpx.get(app_server.url.rstrip("/") + path, timeout=30)
         assert r.status_code in (403, 404), (path, r.status_code, r.text[:200])
         assert "avg_duration" not in r.text and "Monitoring URL" not in r.text
+
+
+def test_gradios_deep_link_files_are_off(app_server, client):
+    import httpx
+    client.predict(num_steps=5, n=200, api_name="/toy_sample")          # a session with values to write out
+    r = httpx.get(app_server.url.rstrip("/") + "/gradio_api/deep_link",
+                  params={"session_hash": client.session_hash}, timeout=30)
+    assert r.status_code == 404, (r.status_code, r.text[:200])
+    deep = Path(app_server.demo.app.uploaded_file_dir) / "deep_links"
+    assert not deep.exists() or not any(deep.rglob("state.json"))
