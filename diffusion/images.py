@@ -67,8 +67,11 @@ def _open(source) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(f"{name!r} is not an image the lab can read (PNG, JPEG, GIF, WebP, BMP, TIFF, ...)") \
             from None
-    except OSError as err:
-        raise ImageError(f"{name!r} could not be read as an image: damaged or truncated? ({err})") from None
+    except ValueError:   # PIL refusing an oversized metadata chunk ("Decompressed Data Too Large"), and the like
+        raise ImageError(f"{name!r} carries a metadata block too large to read (over PIL's safety limit); save "
+                         f"the picture again without it (e.g. as a plain PNG or JPEG)") from None
+    except OSError:
+        raise ImageError(f"{name!r} could not be read as an image: damaged or truncated?") from None
 
 
 def _from_array(a: np.ndarray) -> Image.Image:
@@ -123,8 +126,8 @@ def load_image(source, background: tuple[int, int, int] = (255, 255, 255)) -> Im
                          f"accepts up to {MAX_PIXELS / 1e6:.0f} Mpx, or a JPEG of any size - please shrink it")
     try:
         im.load()
-    except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
-        raise ImageError(f"the image data is damaged or truncated ({err})") from None
+    except (OSError, SyntaxError, ValueError):  # truncated or corrupt data (PIL's own words stay inside)
+        raise ImageError("the image data is damaged or truncated") from None
     try:
         im = ImageOps.exif_transpose(im)
     except Exception:  # a broken EXIF block must not lose the picture

@@ -41,16 +41,21 @@ def bad_files(tmp_path_factory):
     (d / "garbage.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40)     # a JPEG header, then noise
     (d / "page.html").write_text("<html><script>alert(1)</script></html>")
     huge_png_header(d / "bomb.png", 30_000, 30_000)
+    from PIL.PngImagePlugin import PngInfo
+    meta = PngInfo()
+    meta.add_text("comment", "a" * 50_000_000, zip=True)                          # 50 MB of zTXt, ~50 kB on disk
+    Image.new("L", (16, 16)).save(d / "ztxt.png", pnginfo=meta)
     rng = np.random.default_rng(0)
     (d / "over_limit.png").write_bytes(rng.integers(0, 256, 11 * 2**20, dtype=np.uint8).tobytes())  # > 10 MB
     return d
 
 CORRUPT = [
-    ("truncated.png", r"That upload cannot be used: the image data is damaged or truncated \(image file is truncated"),
+    ("truncated.png", r"That upload cannot be used: the image data is damaged or truncated\.$"),
     ("empty.png", r"That upload cannot be used: 'empty.png' is not an image the lab can read \(PNG, JPEG, GIF, WebP"),
     ("garbage.jpg", r"That upload cannot be used: 'garbage.jpg' is not an image the lab can read"),
     ("page.html", r"Invalid file type. Please upload a file that is one of these formats: \['image'\]"),   # Gradio's
     ("bomb.png", r"That upload cannot be used: 'bomb.png' claims an enormous size \(a decompression bomb\?\); refused"),
+    ("ztxt.png", r"That upload cannot be used: 'ztxt.png' carries a metadata block too large to read"),
 ]
 
 @pytest.mark.parametrize("name, words", CORRUPT, ids=[name for name, _ in CORRUPT])

@@ -189,7 +189,8 @@ def select_image(session, image: int = 1, frame: int | None = None):
     if not isinstance(session, ImageSession) or session.run is None:
         return placeholder_html("Sample a batch first.")
     image = number("image", image, 1, session.run.batch, integer=True) - 1
-    index = session.run.num_frames - 1 if frame is None else int(number("frame", frame, 0, session.run.num_frames - 1))
+    index = (session.run.num_frames - 1 if frame is None
+             else number("frame", frame, 0, session.run.num_frames - 1, integer=True))   # as /image_frame: 2.5 refused
     return render.run_scrubber(REV_ID, session.run, image, index=index)
 
 
