@@ -41,7 +41,7 @@ def test_sample_with_defaults_records_every_step_for_the_scrubber(client):
     # the lab's default, dpmpp_2m with 20 steps: x_T, 19 intermediate states and the sample -> 21 frames per view
     assert frames_in(html) == 2 * 21
     assert slider["maximum"] == 20 and slider["value"] == 0
-    assert "dpmpp_2m, 20 steps, Karras σ spacing (ρ = 7)" in html
+    assert "dpmpp_2m, 20 steps, Karras σ spacing (ρ = 7)" in html and "21 frames (every step of 20 shown)" in html
     # the default model on its default run: both yardstick figures high, and the sentence says so
     precision, recall = map(float, re.search(r"On the data ([0-9.]+) · Covers the data ([0-9.]+)", quality_md).groups())
     assert precision >= 0.9 and recall >= 0.9, quality_md
@@ -361,3 +361,21 @@ def test_recorded_fields_match_the_exact_field_for_an_exact_model():
     # the exact run starts from the same x_T with the same deterministic sampler: here it is the same run
     m = record.exact_reverse.shape[1]
     np.testing.assert_allclose(record.exact_reverse, record.reverse[:, :m], atol=1e-3)
+
+
+def test_the_straightness_sentence_follows_the_figures():
+    from ui.toy.figures import straightness_sentence
+    assert "**less straight than** diffusion's (straightness 0.557 against 0.692" in straightness_sentence(
+        {"straightness": {"diffusion": 0.692, "flow": 0.557}})
+    assert "**straighter than**" in straightness_sentence({"straightness": {"diffusion": 0.55, "flow": 0.9}})
+    assert "**about as straight as**" in straightness_sentence({"straightness": {"diffusion": 0.7, "flow": 0.705}})
+    assert straightness_sentence({"straightness": {"diffusion": None, "flow": None}}) == ""
+
+
+def test_the_flow_text_quotes_the_schedules_own_sqrt_alpha_bar_T():
+    from diffusion import make_schedule
+    from ui.toy.text import FLOW_MD
+    lin = make_schedule("linear", 1000).alphas_cumprod[-1].item() ** 0.5
+    cos = make_schedule("cosine", 1000).alphas_cumprod[-1].item() ** 0.5
+    assert f"{lin:.5f} for the linear schedule" in FLOW_MD and f"{cos * 1e5:.2f}\\cdot 10^{{-5}}" in FLOW_MD
+    assert "paths are straighter" not in FLOW_MD

@@ -190,7 +190,10 @@ def _race_summary(result, racer) -> str:
     if result.note:
         head += f" **{result.note}.**"
     if result.kind == "image":
-        return head + " Same $x_T$ in every cell: read each row left to right to see a sampler converge."
+        return head + (" The same starting noise x_T in every cell. Left to right, more steps: a deterministic "
+                       "sampler (ddim with η = 0, euler, heun, dpmpp_2m) settles on one picture per x_T, while "
+                       "ddpm draws fresh noise at every step, so its row changes the picture, not only its "
+                       "sharpness.") + _same_curves_note(result)
     lines = []
     for budget in sorted({c.nfe for c in result.cells}):
         best = result.best(budget)
@@ -198,7 +201,27 @@ def _race_summary(result, racer) -> str:
             lines.append((budget, best))
     text = "; ".join(f"≤ {b} calls: **{c.sampler}** ({c.num_steps} steps, quality {c.quality:.2f})"
                      for b, c in lines)
-    return head + (f" Best for a budget of — {text}." if text else "") + _blown_note(result, racer)
+    return head + (f" Best for a budget of — {text}." if text else "") + _same_curves_note(result) + \
+        _blown_note(result, racer)
+
+
+def _same_curves_note(result) -> str:
+    """Say so when two samplers' figures agree at every step count (their curves lie on top of each other)."""
+    by = {}
+    for c in result.cells:
+        if c.quality is not None:
+            by.setdefault(c.sampler, {})[c.num_steps] = c.quality
+    pairs = [(a, b) for i, a in enumerate(by) for b in list(by)[i + 1:]
+             if by[a].keys() == by[b].keys() and all(abs(by[a][k] - by[b][k]) <= 1e-6 * max(1.0, abs(by[a][k]))
+                                                     for k in by[a])]
+    if not pairs:
+        return ""
+    names = "; ".join(f"{a} and {b}" for a, b in pairs)
+    why = ""
+    if any({a, b} == {"ddim", "euler"} for a, b in pairs):
+        why = (" — DDIM with η = 0 and Euler on the probability-flow ODE are the same discretisation (one step of "
+               "each is the same update of x/√ᾱ in σ), so on the same timesteps they give the same samples")
+    return f" Identical figures at every step count: {names}; their curves lie on top of each other{why}."
 
 
 def _blown_note(result, racer) -> str:

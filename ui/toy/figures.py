@@ -46,8 +46,22 @@ def compare_table(result: dict) -> str:
             "|---|" + "---|" * len(result["nfe"]),
             "| diffusion (DDIM) | " + " | ".join(f"{v:.2f}" for v in q["diffusion"]) + " |",
             "| flow matching (Euler) | " + " | ".join(f"{v:.2f}" for v in q["flow"]) + " |"]
-    return "Quality by number of steps (1.0 = as close as a fresh draw of the data; lower is better):\n\n" + \
-        "\n".join(rows)
+    return (straightness_sentence(result) + "Quality by number of steps (1.0 = as close as a fresh draw of the "
+            "data; lower is better):\n\n" + "\n".join(rows))
+
+
+def straightness_sentence(result: dict) -> str:
+    """The measured comparison, written from the two figures (no claim the numbers do not make)."""
+    s = result["straightness"]
+    if s.get("diffusion") is None or s.get("flow") is None:
+        return ""
+    d, f = s["diffusion"], s["flow"]
+    if abs(d - f) < 0.01:
+        verdict = "about as straight as"
+    else:
+        verdict = "straighter than" if f > d else "less straight than"
+    return (f"Measured on these paths: flow matching's are **{verdict}** diffusion's (straightness {f:.3f} against "
+            f"{d:.3f}; 1 = straight).\n\n")
 
 
 # --- the 1-D view: p_t(x) over (t, x), with ODE and SDE paths on it -------------------------------------------------

@@ -17,7 +17,6 @@ import pandas as pd
 
 from diffusion import LAB_SPACINGS, SAMPLER_OPTIONS, SAMPLERS, toy
 from diffusion.fidelity import K, MEANING
-from diffusion.labs.runner import MAX_FRAMES
 from diffusion.labs.toy_extras import compare_flow, density_paths
 from diffusion.labs.toy_runs import ToyData, bounds_2d, is_flow, record_run
 from diffusion.schedules import SCHEDULES
@@ -246,7 +245,8 @@ def _scrub_html(run: Run, index: int | None = None) -> str:
     note = (f"{s['sampler']}, {s['num_steps']} steps{', η = %g' % s['eta'] if s['sampler'] == 'ddim' else ''}"
             f"{spacing}, "
             f"seed {s['seed']}, {s['n']} points — {F} frames"
-            + (f" (every step of {len(run.record.labels) - 1} shown)" if F <= MAX_FRAMES else ""))
+            + (f" (every step of {s['num_steps']} shown)" if F == s["num_steps"] + 1
+               else f" ({F} of the run's {s['num_steps'] + 1} states, evenly spaced, both ends kept)"))
     return scrubber_html(SCRUB_ID, [("Forward: data → noise", run.frames["forward"]),
                                     ("Reverse: the sampler", run.frames["reverse"])],
                          run.record.labels, index, note)

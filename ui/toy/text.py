@@ -2,6 +2,7 @@
 
 Keep every inline formula on one line: the Markdown renderer does not join $...$ across line breaks.
 """
+from diffusion import make_schedule
 
 INTRO_MD = """
 ### Toy lab — watch a diffusion model learn a 2-D (or 1-D) distribution, then scrub through noising and denoising
@@ -41,16 +42,25 @@ and the **exact** field with samples driven by the
 exact denoiser $\\mathbb E[x_0\\mid x_t]$ (orange) — in closed form for Gaussian mixtures, and for any other data the
 *memorising* denoiser $\\sum_i w_i(x_t)\\,y_i$ of the data points $y_i$, which can only reproduce them.
 """
+def _sqrt_alpha_bar_T(name: str) -> float:
+    """sqrt(alpha_bar) at the last step of the named 1,000-step schedule (the numbers the text quotes)."""
+    return make_schedule(name, 1000).alphas_cumprod[-1].item() ** 0.5
+
+
 FLOW_MD = """
 **5 · Diffusion vs flow matching.** The same data, trained both ways, sampled from the *same* noise with a
 deterministic ODE sampler. Diffusion's path $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$
-mixes signal and noise along a curve, and its probability-flow ODE bends. Flow matching trains on the straight line
-$x_t=(1-t)\\,x_0+t\\,\\epsilon$ with velocity $v=\\epsilon-x_0$, so its sampling paths are straighter
-(straightness = chord / path length; 1 = a straight line) and a few Euler steps $x_{t-\\Delta t}=x_t-\\Delta t\\,\\hat v$
-get further. Diffusion's $\\hat x_0$ is clipped to the data's range here: a run that starts at the last step,
-where $\\sqrt{\\bar\\alpha_T}$ is tiny (0.007 for the linear schedule, $3\\cdot 10^{-5}$ for cosine), would
-otherwise magnify every error of $\\hat\\epsilon$ in $\\hat x_0=(x_T-\\sqrt{1-\\bar\\alpha_T}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_T}$.
-"""
+mixes signal and noise along a curve. Flow matching trains on the straight line $x_t=(1-t)\\,x_0+t\\,\\epsilon$
+with velocity $v=\\epsilon-x_0$ — but straight are only the *conditional* paths it is trained on, one data point
+to one noise draw; the sampler follows the *marginal* velocity $\\mathbb E[v\\mid x_t]$, an average over every
+data point that could have led to $x_t$, and its paths bend too. The figure measures both (**straightness** =
+chord / path length of each drawn path; 1 = a straight line), and the table below it says which came out
+straighter on your data and how few Euler steps $x_{t-\\Delta t}=x_t-\\Delta t\\,\\hat v$ each needs.
+Diffusion's $\\hat x_0$ is clipped to the data's range here: a run that starts at the last step, where
+$\\sqrt{\\bar\\alpha_T}$ is tiny (LINEAR for the linear schedule, COSINE for cosine), would otherwise magnify every
+error of $\\hat\\epsilon$ in $\\hat x_0=(x_T-\\sqrt{1-\\bar\\alpha_T}\\,\\hat\\epsilon)/\\sqrt{\\bar\\alpha_T}$.
+""".replace("LINEAR", f"{_sqrt_alpha_bar_T('linear'):.5f}").replace(
+    "COSINE", f"${_sqrt_alpha_bar_T('cosine') * 1e5:.2f}\\cdot 10^{{-5}}$")
 ONED_MD = """
 **6 · The 1-D view.** Time runs left to right (data at $t=0$, noise at the right); colour is $\\log p_t(x)$, the exact
 density of the noised data (bright = likely). For a mixture it is in closed form,
