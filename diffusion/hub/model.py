@@ -37,7 +37,7 @@ class ImageModel:
     scheduler_class: str
     num_class_embeds: int | None = None  # class-conditional: the classes plus the last, "no label" class
     call_cost_s: tuple[float, float] = (0.0, 0.0)  # one network call takes a + b * batch seconds (measured at
-                                                   # load, then corrected by the runs' observed times: observe())
+                                                   # load, and only then: visitors' runs never change it)
 
     @property
     def null_label(self) -> int | None:
@@ -93,22 +93,11 @@ class ImageModel:
         return (self.in_channels, *self.sample_size)
 
     def estimate_seconds(self, batch: int, model_calls: int) -> float:
-        """Predicted wall time of ``model_calls`` network calls on ``batch`` images (from the measured cost)."""
+        """Predicted wall time of ``model_calls`` network calls on ``batch`` images, from the cost measured when
+        the model was loaded -- never from visitors' runs, so one visitor's slow or fast run cannot change
+        another's estimate or refusal (a mode once estimated at 0.3 s took 3.7 s and then poisoned them all)."""
         a, b = self.call_cost_s
         return model_calls * (a + b * batch)
-
-    def observe(self, batch: int, model_calls: int, seconds: float) -> None:
-        """Correct the cost estimate with a finished run's time (halfway, in log scale, towards what was seen).
-
-        A machine busy at load time, or busy now, should not fix the estimates for good. Runs shorter than 0.2 s
-        or than 5 calls are too noisy to learn from.
-        """
-        predicted = self.estimate_seconds(batch, model_calls)
-        if model_calls < 5 or seconds < 0.2 or predicted <= 0:
-            return
-        factor = min(max((seconds / predicted) ** 0.5, 0.25), 4.0)
-        a, b = self.call_cost_s
-        object.__setattr__(self, "call_cost_s", (a * factor, b * factor))
 
     def sampler_options(self, sampler: str, eta: float = 0.0, timestep_spacing: str | None = None) -> dict:
         """What to pass to ``diffusion.sample`` with ``sampler`` to reproduce this checkpoint's scheduler: for ddpm

@@ -196,7 +196,6 @@ def generate(model: ImageModel, sampler: str = "ddim", num_steps: int = 50, seed
     traj = sample(model, model.schedule, x_T, sampler=sampler, num_steps=num_steps, generator=generator,
                   callback=rec, record=False, **model.sampler_options(sampler, eta, timestep_spacing))
     seconds = time.perf_counter() - start
-    model.observe(batch, traj.nfe, seconds)
     settings = dict(view="sample", sampler=sampler, num_steps=num_steps, seed=seed, batch=batch, eta=eta)
     return _finish(rec, traj, model, settings, seconds, num_steps)
 
@@ -261,7 +260,6 @@ def sdedit(model: ImageModel, x0: torch.Tensor, t_start: int, seed: int = 0, sam
     traj = sample(model, truncated, x_start, sampler=sampler, num_steps=num_steps, generator=generator,
                   callback=rec, record=False, **model.sampler_options(sampler, eta, "trailing"))
     seconds = time.perf_counter() - start
-    model.observe(1, traj.nfe, seconds)
     settings = dict(view="restore", sampler=sampler, num_steps=num_steps, seed=seed, t_start=t_start, eta=eta)
     extra = {"original": tensor_to_uint8(x0)[0], "noised": tensor_to_uint8(x_start)[0]}
     return _finish(rec, traj, model, settings, seconds, num_steps, extra)
