@@ -127,6 +127,13 @@ MAX_PENDING_DRAWINGS = 64       # drawings sent but not yet read, over all sessi
 BLOB_TTL_S = 300.0              # a drawing not read within this is dropped
 
 
+def _bad_request(message: str):
+    """An HTTP 400 with the lab's sentence: the component-server route has no error handling of its own, so any
+    other exception would be a 500 "Internal Server Error" with a traceback in the log."""
+    from fastapi import HTTPException
+    return HTTPException(status_code=400, detail=message)
+
+
 def bounded_blobs(pad):
     """``pad`` with its blob store bounded: layer index, blob size, number of pending drawings, their age."""
     accept, store, born, lock = pad.accept_blobs, pad.blob_storage, {}, threading.Lock()
@@ -141,11 +148,11 @@ def bounded_blobs(pad):
                 layer = -1
             if not 0 <= layer < MAX_LAYERS:
                 log.info("refused a drawing layer index %r", str(index)[:20])
-                raise refusal(f"A drawing has at most {MAX_LAYERS} layers (index 0 to {MAX_LAYERS - 1}).")
+                raise _bad_request(f"A drawing has at most {MAX_LAYERS} layers (index 0 to {MAX_LAYERS - 1}).")
         if sum(len(content) for _, content in data.files) > MAX_BLOB_BYTES:
             log.info("refused a drawing part over %d bytes", MAX_BLOB_BYTES)
-            raise refusal(f"A drawing part is over {MAX_BLOB_BYTES // 1_000_000} MB: draw on the pad, or send a "
-                           f"smaller picture.")
+            raise _bad_request(f"A drawing part is over {MAX_BLOB_BYTES // 1_000_000} MB: draw on the pad, or send "
+                               f"a smaller picture.")
         with lock:
             now = time.monotonic()
             for key in [k for k, t in born.items() if now - t > BLOB_TTL_S or k not in store]:
