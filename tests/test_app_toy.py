@@ -146,7 +146,7 @@ def test_train_then_sample_uses_the_sessions_new_model(client):
 
 
 def test_stop_ends_training_early_and_keeps_the_model(client):
-    job = client.submit(steps=20000, api_name="/toy_train")
+    job = client.submit(steps=8000, hidden=64, batch_size=256, api_name="/toy_train")   # within the 120 s limit
     for _ in range(600):                     # wait (up to ~60 s) until training has reported at least once
         if job.outputs():
             break
@@ -156,7 +156,7 @@ def test_stop_ends_training_early_and_keeps_the_model(client):
     _, status = job.result(timeout=60)
     assert "stopped" in status
     steps_done = int(re.search(r"(\d+) steps in", status).group(1))
-    assert 0 < steps_done < 20000
+    assert 0 < steps_done < 8000
     _, _, quality_md = client.predict(num_steps=10, n=300, api_name="/toy_sample")
     assert "stopped early" in quality_md                       # the model so far is the session's model
 

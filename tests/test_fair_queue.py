@@ -12,7 +12,7 @@ from ui.serving import fair_queue
 
 def _long_training(client):
     # long enough to still be running while the test sends more (the test stops it at the end)
-    return client.submit(steps=20000, hidden=64, depth=2, batch_size=256, api_name="/toy_train")
+    return client.submit(steps=8000, hidden=64, depth=2, batch_size=256, api_name="/toy_train")
 
 
 def _wait_running(job, timeout=60):
