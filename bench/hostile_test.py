@@ -647,6 +647,9 @@ def main(argv=None) -> None:
     if not 1 <= a.sessions <= lt.MAX_SESSIONS:
         p.error(f"--sessions must be in [1, {lt.MAX_SESSIONS}]")
 
+    import signal
+    # a SIGTERM ends the run through the finally blocks: the server subprocess is stopped, the temporary folders go
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     deadline = time.monotonic() + a.timeout
     work = Path(tempfile.mkdtemp(prefix="hostile-test-"))
     server_tmp, client_tmp = work / "server", work / "client"
