@@ -30,6 +30,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def close_clients(clients) -> None:
+    """Close every client in ``clients`` (a list, emptied), ignoring the ones that fail to close."""
+    for c in list(clients):
+        try:
+            c.close()
+        except Exception:
+            pass
+    clients.clear()
+
+
 def launch_chromium(playwright, executable_path: str = CHROMIUM):
     """Headless Chromium through a ``sync_playwright()`` handle, with the flags this machine needs."""
     return playwright.chromium.launch(executable_path=executable_path, headless=True, args=CHROMIUM_ARGS)

@@ -19,6 +19,10 @@ this runs :func:`bench.load_test.run_load` twice with the same ordinary visitors
    d. *sketch-pad blob abuse*: ``POST /gradio_api/component_server`` accept_blobs with layer index 10,000,000
       (ui/widgets/inputs.py, bounded_blobs).
 
+The hostile visitor's plain HTTP requests (a, c, d) come from their own loopback address (``--hostile-address``,
+default 127.0.0.2), as another machine's would; its gradio_client sessions (a, b) share 127.0.0.1 with the ordinary
+visitors (gradio_client cannot bind an address).
+
 No step waits for the answers to its heavy requests (they are followed in background threads), so every kind is
 sent while the ordinary visitors work; the rounds repeat until the visitors are done.
 
@@ -54,6 +58,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import load_test as lt  # noqa: E402
+from bench.common import close_clients  # noqa: E402
 
 SCRUB_GOAL_MS = lt.SCRUB_GOAL_MS
 LATENCY_RATIO_GOAL = 1.5
@@ -137,7 +142,8 @@ class Hostile:
     """One hostile client, in a thread: rounds of (a)-(d) from ``start`` until ``stop`` is set (or its deadline)."""
 
     def __init__(self, url: str, deadline: float, call_flood: int, submit_flood: int, light_flood: int,
-                 heavy_flood: int, blob_posts: int, heavy_rounds: int = 1, workers: int = 16):
+                 heavy_flood: int, blob_posts: int, heavy_rounds: int = 1, workers: int = 16,
+                 address: str | None = None):
         import httpx
         self.url = url.rstrip("/")
         self.api = self.url + "/gradio_api"
@@ -147,7 +153,11 @@ class Hostile:
         self.heavy_rounds, self.workers = heavy_rounds, workers
         self.tally = Tally()
         self.start, self.stop = threading.Event(), threading.Event()
-        self.http = httpx.Client(timeout=HTTP_TIMEOUT_S, limits=httpx.Limits(max_connections=64))
+        # its plain HTTP requests come from an address of their own (another machine, as the server sees it);
+        # gradio_client cannot bind one, so its sessions share the ordinary visitors' 127.0.0.1
+        self.address = address
+        transport = httpx.HTTPTransport(local_address=address) if address else None
+        self.http = httpx.Client(timeout=HTTP_TIMEOUT_S, limits=httpx.Limits(max_connections=64), transport=transport)
         self.pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="hostile")
         # followers of the answers (they wait on sockets or poll a job: cheap), so that no step waits for an answer
         # and every kind of request is sent while the ordinary visitors work
@@ -387,7 +397,8 @@ class Hostile:
         session_hash = uuid.uuid4().hex[:11]     # one session, as tests/test_blob_store.py sends them
         # a connection of its own per post: the server closes a connection after an error answer, and a pooled
         # connection reused after that is reset (a client-side artefact that would hide the answer's code)
-        with httpx.Client(timeout=HTTP_TIMEOUT_S, headers={"Connection": "close"}) as http:
+        with httpx.Client(timeout=HTTP_TIMEOUT_S, headers={"Connection": "close"},
+                          transport=httpx.HTTPTransport(local_address=self.address) if self.address else None) as http:
             for i in range(self.counts["blob_posts"]):
                 fields = {"component_id": str(self.pad_id), "session_hash": session_hash,
                           "fn_name": "accept_blobs", "type": "layer", "index": BIG_LAYER_INDEX,
@@ -417,11 +428,7 @@ class Hostile:
         self.stop_readers.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.readers.shutdown(wait=True, cancel_futures=True)
-        for c in self.clients:
-            try:
-                c.close()
-            except Exception:
-                pass
+        close_clients(self.clients)
         self.http.close()
         report = self.tally.report()
         for kind, k in self.tally.kinds.items():
@@ -520,7 +527,7 @@ def hostile_benchmark(url: str, stats, a, server_tmp: Path, client_tmp: Path, de
         # 2. the same visitors with one hostile visitor, who starts when they start (load_test.Probe's entry)
         phase["name"] = "with_hostile"
         hostile = Hostile(url, deadline - 60, a.call_flood, a.submit_flood, a.light_flood, a.heavy_flood,
-                          a.blob_posts, heavy_rounds=a.heavy_rounds)
+                          a.blob_posts, heavy_rounds=a.heavy_rounds, address=a.hostile_address or None)
         hostile.thread.start()
         original_probe = lt.Probe
 
@@ -639,6 +646,8 @@ def main(argv=None) -> None:
     p.add_argument("--heavy-flood", type=int, default=40, help="fresh-session /toy_train + /toy_sample joins")
     p.add_argument("--heavy-rounds", type=int, default=1, help="rounds that include the heavy fresh-session flood")
     p.add_argument("--blob-posts", type=int, default=50, help="accept_blobs posts with layer index 10,000,000")
+    p.add_argument("--hostile-address", default="127.0.0.2",
+                   help="loopback address the hostile visitor's plain HTTP requests come from ('' = 127.0.0.1)")
     p.add_argument("--timeout", type=float, default=900.0, help="deadline of the whole run (server start included)")
     p.add_argument("--run-timeout", type=float, default=300.0, help="deadline of the baseline run's visitors")
     p.add_argument("--call-timeout", type=float, default=300.0, help="timeout of one ordinary call")

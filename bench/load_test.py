@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, status_mb  # noqa: E402
+from bench.common import close_clients, free_port, status_mb  # noqa: E402
 
 MAX_SESSIONS = 100
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -483,12 +483,7 @@ def run_load(url: str, sessions: int = 20, *, train_steps: int = 300, image_step
 
 
 def _close_all(load: Load) -> None:
-    for c in load.clients:
-        try:
-            c.close()
-        except Exception:
-            pass
-    load.clients.clear()
+    close_clients(load.clients)
 
 
 def _wait_released(stats, timeout_s: float) -> tuple[dict, float]:

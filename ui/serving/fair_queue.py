@@ -13,6 +13,10 @@ races: :data:`HEAVY`):
 * **a share of the queue for light work**: heavy events together hold at most :data:`HEAVY_SHARE` of the queue's
   places, so page loads, frames and redraws always find room, whatever the heavy traffic.
 
+:mod:`ui.serving.queue_guard`, installed with them, keeps the queue open when thousands of fresh session hashes
+arrive (Gradio's own store would stop the queue for everyone) and serves each heavy group's waiting events
+round-robin by client address.
+
 Every refusal is logged as one line (not a traceback). Light events (a frame, a redraw, the page-load event) are
 never refused here.
 """
@@ -22,6 +26,8 @@ import asyncio
 import logging
 
 from gradio import route_utils
+
+from ui.serving import queue_guard
 
 __all__ = ["HEAVY", "PER_VISITOR", "HEAVY_SHARE", "install", "visitor_key"]
 
@@ -54,6 +60,7 @@ def install(demo) -> None:
     queue = demo._queue
     if getattr(queue, "_lab_fair", False):
         return
+    queue_guard.install(queue, HEAVY)     # the queue never stops; heavy groups served round-robin by address
     push = queue.push
     heavy_cap = max(1, int(HEAVY_SHARE * queue.max_size)) if queue.max_size else None
     admitting = asyncio.Lock()      # check-then-push as one step, so two simultaneous requests cannot both pass
