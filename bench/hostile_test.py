@@ -19,9 +19,9 @@ this runs :func:`bench.load_test.run_load` twice with the same ordinary visitors
    d. *sketch-pad blob abuse*: ``POST /gradio_api/component_server`` accept_blobs with layer index 10,000,000
       (ui/widgets/inputs.py, bounded_blobs).
 
-The hostile visitor's plain HTTP requests (a, c, d) come from their own loopback address (``--hostile-address``,
-default 127.0.0.2), as another machine's would; its gradio_client sessions (a, b) share 127.0.0.1 with the ordinary
-visitors (gradio_client cannot bind an address).
+Every visitor is a machine of its own as the server sees it: each request carries an X-Forwarded-For address
+(which the server's uvicorn honours from 127.0.0.1, as behind a local reverse proxy): the ordinary visitors
+10.1.0.1, 10.1.0.2, ... (bench/load_test.py, visitor_address), the hostile one ``--hostile-address`` (10.66.0.1).
 
 No step waits for the answers to its heavy requests (they are followed in background threads), so every kind is
 sent while the ordinary visitors work; the rounds repeat until the visitors are done.
@@ -153,11 +153,11 @@ class Hostile:
         self.heavy_rounds, self.workers = heavy_rounds, workers
         self.tally = Tally()
         self.start, self.stop = threading.Event(), threading.Event()
-        # its plain HTTP requests come from an address of their own (another machine, as the server sees it);
-        # gradio_client cannot bind one, so its sessions share the ordinary visitors' 127.0.0.1
+        # every request comes from one address of its own (X-Forwarded-For, which the server's uvicorn honours
+        # from 127.0.0.1), as one machine's would; the ordinary visitors have one each (load_test.visitor_address)
         self.address = address
-        transport = httpx.HTTPTransport(local_address=address) if address else None
-        self.http = httpx.Client(timeout=HTTP_TIMEOUT_S, limits=httpx.Limits(max_connections=64), transport=transport)
+        self.headers = {"X-Forwarded-For": address} if address else None
+        self.http = httpx.Client(timeout=HTTP_TIMEOUT_S, limits=httpx.Limits(max_connections=64), headers=self.headers)
         self.pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="hostile")
         # followers of the answers (they wait on sockets or poll a job: cheap), so that no step waits for an answer
         # and every kind of request is sent while the ordinary visitors work
@@ -173,7 +173,7 @@ class Hostile:
         self.began: float | None = None
         self.visitors_done_at_s: float | None = None
         from gradio_client import Client
-        first = Client(self.url, verbose=False, download_files=False)   # its config; its session floods in round 0
+        first = Client(self.url, verbose=False, download_files=False, headers=self.headers)   # its config; its session floods in round 0
         self.clients.append(first)
         self.spare = [first]
         cfg = first.config
@@ -232,7 +232,7 @@ class Hostile:
         list(self.pool.map(call, range(self.counts["call_flood"])))
 
         from gradio_client import Client
-        c = self.spare.pop() if self.spare else Client(self.url, verbose=False, download_files=False)
+        c = self.spare.pop() if self.spare else Client(self.url, verbose=False, download_files=False, headers=self.headers)
         if c not in self.clients:
             self.clients.append(c)
         for _ in range(self.counts["submit_flood"]):
@@ -284,7 +284,7 @@ class Hostile:
             return f"accepted, {len(str(result[0])) // 1000} kB scrubber, note: " + str(result[-1])[:200]
         for kind, api, kwargs, keep in (("b1_largest_toy_train", "/toy_train", LARGEST_TRAIN, train_note),
                                         ("b2_largest_toy_sample", "/toy_sample", LARGEST_SAMPLE, sample_note)):
-            c = Client(self.url, verbose=False, download_files=False)    # a fresh session: not the per-visitor rule
+            c = Client(self.url, verbose=False, download_files=False, headers=self.headers)    # a fresh session: not the per-visitor rule
             self.clients.append(c)
             t0 = time.perf_counter()
             job = c.submit(**kwargs, api_name=api)
@@ -397,8 +397,7 @@ class Hostile:
         session_hash = uuid.uuid4().hex[:11]     # one session, as tests/test_blob_store.py sends them
         # a connection of its own per post: the server closes a connection after an error answer, and a pooled
         # connection reused after that is reset (a client-side artefact that would hide the answer's code)
-        with httpx.Client(timeout=HTTP_TIMEOUT_S, headers={"Connection": "close"},
-                          transport=httpx.HTTPTransport(local_address=self.address) if self.address else None) as http:
+        with httpx.Client(timeout=HTTP_TIMEOUT_S, headers={"Connection": "close", **(self.headers or {})}) as http:
             for i in range(self.counts["blob_posts"]):
                 fields = {"component_id": str(self.pad_id), "session_hash": session_hash,
                           "fn_name": "accept_blobs", "type": "layer", "index": BIG_LAYER_INDEX,
@@ -646,8 +645,8 @@ def main(argv=None) -> None:
     p.add_argument("--heavy-flood", type=int, default=40, help="fresh-session /toy_train + /toy_sample joins")
     p.add_argument("--heavy-rounds", type=int, default=1, help="rounds that include the heavy fresh-session flood")
     p.add_argument("--blob-posts", type=int, default=50, help="accept_blobs posts with layer index 10,000,000")
-    p.add_argument("--hostile-address", default="127.0.0.2",
-                   help="loopback address the hostile visitor's plain HTTP requests come from ('' = 127.0.0.1)")
+    p.add_argument("--hostile-address", default="10.66.0.1",
+                   help="the hostile visitor's address as the server sees it (X-Forwarded-For; '' = 127.0.0.1)")
     p.add_argument("--timeout", type=float, default=900.0, help="deadline of the whole run (server start included)")
     p.add_argument("--run-timeout", type=float, default=300.0, help="deadline of the baseline run's visitors")
     p.add_argument("--call-timeout", type=float, default=300.0, help="timeout of one ordinary call")

@@ -135,7 +135,7 @@ class BrowserScrub:
         self.root = client.src.rstrip("/") + "/"
         self.session_hash = client.session_hash
         self.fn_index = next(d["id"] for d in client.config["dependencies"] if d.get("api_name") == "toy_frame")
-        self.http = httpx.Client(timeout=timeout)
+        self.http = httpx.Client(timeout=timeout, headers=client.headers)      # the client's address too
 
     def __call__(self, view: str, index: int) -> bytes:
         r = self.http.post(f"{self.root}gradio_api/queue/join",
@@ -239,9 +239,12 @@ class Load:
         self.training_spans: list[tuple[float, float]] = []   # (wall start, wall end) of every /toy_train call
         self.clients: list = []
 
-    def client(self, name: str):
+    def client(self, name: str, address: str | None = None):
+        """A gradio_client session; ``address``: the client address the server sees (X-Forwarded-For, which the
+        server's uvicorn honours from 127.0.0.1), so each visitor can be a machine of its own, as in a class."""
         from gradio_client import Client
-        c = Client(self.url, verbose=False, download_files=str(self.download_dir / name))
+        headers = {"X-Forwarded-For": address} if address else None
+        c = Client(self.url, verbose=False, download_files=str(self.download_dir / name), headers=headers)
         with self.lock:
             self.clients.append(c)
         return c
@@ -298,12 +301,17 @@ def idle_floor(url: str, call_timeout: float, download_dir: Path, k: int = 10) -
             for e in ("/toy_frame", BROWSER_FRAME)}
 
 
+def visitor_address(i: int) -> str:
+    """Visitor i's address as the server sees it: one machine per visitor (10.1.x.y, a documentation-free range)."""
+    return f"10.1.{i // 250}.{i % 250 + 1}"
+
+
 def visitor(load: Load, i: int, settings: dict, default_refs: dict) -> dict:
     """One simulated visitor; returns {'ok': bool, 'cross_talk': bool, 'error': str | None, 'step': str}."""
     s = settings
     result = {"visitor": i, "ok": False, "cross_talk": False, "error": None, "step": "connect", "session_bytes": None}
     try:
-        c = load.client(f"v{i}")
+        c = load.client(f"v{i}", visitor_address(i))
         result["step"] = "scrub the default run"
         for (view, index), want in default_refs.items():
             got = rgb(load.call(c, "/toy_frame", view=view, index=index))

@@ -259,12 +259,17 @@ class GaussianMixture(_ExactDenoiser):
         return GaussianMixture(self.weights, self.means * c + b, self.covariances * c[:, None] * c[None, :],
                                self.labels)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
-        """n draws: a component by weight, then mean + chol(Sigma) z."""
+    def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32,
+               return_labels: bool = False):
+        """n draws: a component by weight, then mean + chol(Sigma) z. ``return_labels``: (draws, their class labels
+        [n]) of a labelled mixture -- the same draws as without it."""
+        if return_labels:
+            self._require_labels()
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         chol = torch.linalg.cholesky(self.covariances)
-        return (self.means[k] + (chol[k] @ z[:, :, None])[:, :, 0]).to(dtype)
+        x = (self.means[k] + (chol[k] @ z[:, :, None])[:, :, 0]).to(dtype)
+        return (x, self.labels[k]) if return_labels else x
 
     def responsibilities(self, x_t, a=1.0, s=0.0) -> torch.Tensor:
         """p(component k | x_t): [batch, K]."""

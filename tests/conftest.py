@@ -43,11 +43,15 @@ def app_server():
     close_unused_routes(demo)                             # as app.main does
     assert toy_session.SHARED.wait(timeout=900), "the toy lab's default model did not finish training"
     assert toy_session.SHARED.error is None, toy_session.SHARED.error
+    from ui.guidance import session as guidance_session
+    assert guidance_session.SHARED.wait(timeout=900), "the guidance lab's default model did not finish training"
+    assert guidance_session.SHARED.error is None, guidance_session.SHARED.error
     try:
         yield SimpleNamespace(url=url, demo=demo)
     finally:
         demo.close()
         toy_session.SHARED.join(timeout=600)
+        guidance_session.SHARED.join(timeout=600)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The queue stays open whatever one visitor sends (ui/serving/queue_guard.py): fresh session hashes by the
 thousand cannot stop it, and a flood of heavy requests from one address waits behind other addresses' work."""
+import collections
 import time
 import uuid
 from types import SimpleNamespace
@@ -37,6 +38,10 @@ def test_waiting_events_are_served_round_robin_by_address():
     order = [e.name for e in queue_guard.fair_order(waiting)]
     assert order == ["x0", "alice", "bob", "x1", "alice2", "x2", "x3"]
     assert queue_guard.fair_order([]) == []
+    # an address with a run going already waits behind the first events of addresses with none
+    running = collections.Counter({"10.0.0.1": 1})
+    order = [e.name for e in queue_guard.fair_order(waiting, running)]
+    assert order == ["x0", "bob", "x1", "alice", "x2", "alice2", "x3"]
     assert queue_guard.address_of(SimpleNamespace(request=None)) == "unknown"
 
 

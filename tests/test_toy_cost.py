@@ -36,6 +36,27 @@ def test_training_at_the_sliders_maxima_is_refused_with_what_fits(client):
     assert "default model" in quality
 
 
+def test_a_run_over_the_limit_is_refused_when_it_arrives_not_after_waiting_for_a_slot(app_server):
+    import time
+    busy = [Client(app_server.url, verbose=False) for _ in range(2)]     # both training slots taken
+    jobs = [c.submit(steps=8000, hidden=64, depth=2, batch_size=256, api_name="/toy_train") for c in busy]
+    try:
+        deadline = time.time() + 60
+        while sum(j.status().code.name in ("PROCESSING", "ITERATING") for j in jobs) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        t0 = time.perf_counter()
+        with pytest.raises(Exception, match=r"steps: This training would take about \d+ s"):
+            Client(app_server.url, verbose=False).predict(hidden=512, depth=8, batch_size=4096, steps=20000,
+                                                           api_name="/toy_train")
+        waited = time.perf_counter() - t0
+        assert all(not j.done() for j in jobs), "the refusal must come while both slots are still busy"
+        assert waited < 30, waited
+    finally:
+        for c, j in zip(busy, jobs):
+            c.predict(api_name="/toy_stop")
+            j.result(timeout=120)
+
+
 def test_a_long_sampling_run_is_refused_before_it_starts(client):
     with pytest.raises(Exception, match=r"This run would take about \d+ s \(\d+ network calls on 5000 points\); the "
                                         r"lab allows 10 s per run: with heun at most (\d+) steps fit") as err:

@@ -24,7 +24,8 @@ import torch
 
 from ..exact import GaussianMixture
 
-__all__ = ["DATASETS", "MAX_POINTS", "make_dataset", "points_from_image", "ink_mask", "dataset_mixture", "dataset_dim"]
+__all__ = ["DATASETS", "MAX_POINTS", "make_dataset", "points_from_image", "ink_mask", "dataset_mixture", "dataset_dim",
+           "word_mask", "TEXT_PREFIX"]
 
 MAX_POINTS = 200_000          # the most points one call may draw
 MAX_WORD = 24                 # the longest "text:" word
@@ -57,12 +58,17 @@ def _normal(shape, g):
     return torch.randn(shape, generator=g, dtype=torch.float64)
 
 
-def _moons(n, g):
+def moons_labelled(n, g):
+    """Raw moons and which moon each point is on (True: the upper one)."""
     theta = math.pi * _u(n, g)
     upper = torch.rand(n, generator=g) < 0.5
     x = torch.where(upper, theta.cos(), 1 - theta.cos())
     y = torch.where(upper, theta.sin(), 0.5 - theta.sin())
-    return torch.stack([x, y], 1) + 0.06 * _normal((n, 2), g)
+    return torch.stack([x, y], 1) + 0.06 * _normal((n, 2), g), upper
+
+
+def _moons(n, g):
+    return moons_labelled(n, g)[0]
 
 
 def _swiss_roll(n, g):
@@ -179,9 +185,10 @@ def _check_word(word):
     return word
 
 
-@functools.lru_cache(maxsize=32)
-def _word_pixels(word):
-    from PIL import Image, ImageDraw, ImageFont  # Pillow's bundled font: deterministic for a Pillow version
+def word_mask(word: str) -> tuple[np.ndarray, np.ndarray]:
+    """The word rendered with Pillow's bundled default font (deterministic for a Pillow version): its ink mask
+    [H, W] and, per character, the pixel column where that character ends [len(word)]."""
+    from PIL import Image, ImageDraw, ImageFont
     font = ImageFont.load_default(size=FONT_SIZE)
     left, top, right, bottom = font.getbbox(word)
     image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
@@ -189,7 +196,13 @@ def _word_pixels(word):
     mask = np.asarray(image) >= 128
     if not mask.any():
         raise ValueError(f"the word {word!r} renders no visible pixels; use letters or digits")
-    return _ink_pixels(mask)
+    ends = np.array([4 - left + font.getlength(word[:i + 1]) for i in range(len(word))])
+    return mask, ends
+
+
+@functools.lru_cache(maxsize=32)
+def _word_pixels(word):
+    return _ink_pixels(word_mask(word)[0])
 
 
 def _ink_pixels(mask: np.ndarray):
@@ -202,13 +215,15 @@ def _ink_pixels(mask: np.ndarray):
     return centres, _standardise_map(mean, var.sum().item(), 2)
 
 
-def _sample_pixels(centres, standard_map, n, seed):
-    """n points: an ink pixel uniformly at random (no limit on the image size), jittered uniformly within it."""
+def _sample_pixels(centres, standard_map, n, seed, return_index: bool = False):
+    """n points: an ink pixel uniformly at random (no limit on the image size), jittered uniformly within it
+    (``return_index``: and which pixel each came from)."""
     g = torch.Generator().manual_seed(int(seed))
-    pick = centres[torch.randint(0, len(centres), (n,), generator=g)]
-    pts = pick + torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
+    index = torch.randint(0, len(centres), (n,), generator=g)
+    pts = centres[index] + torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
     scale, shift = standard_map
-    return (pts * scale + shift).to(torch.float32)
+    pts = (pts * scale + shift).to(torch.float32)
+    return (pts, index) if return_index else pts
 
 
 def ink_mask(image) -> np.ndarray:

@@ -42,14 +42,20 @@ class MLP(nn.Module):
     thin strokes in a thousand steps: the plain stack of the same size stayed at precision ~0.69 (bench/README.md).
     ``time_embedding=False`` drops s altogether: the "break it" lesson (one denoiser for every noise level cannot
     know how much noise to remove). Weights are initialised from ``generator`` (PyTorch's default
-    uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) rule), so a seed fixes the network."""
+    uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) rule), so a seed fixes the network.
+
+    ``num_classes`` > 0 makes it conditional: ``forward(x, s, y)`` with y [batch] class indices in
+    [0, num_classes], where ``num_classes`` itself is the null class ("no label", what label dropout trains and
+    ``y=None`` means); a learned class embedding joins the inputs, as the time embedding does."""
 
     def __init__(self, dim: int, hidden: int = 128, depth: int = 3, time_embedding: bool = True,
-                 fourier_octaves: int = 0, embedding_dim: int = 32, generator: torch.Generator | None = None):
+                 fourier_octaves: int = 0, embedding_dim: int = 32, generator: torch.Generator | None = None,
+                 num_classes: int = 0):
         super().__init__()
         self.dim, self.time_embedding, self.fourier_octaves = dim, time_embedding, fourier_octaves
         self.embedding_dim = embedding_dim if time_embedding else 0
-        width_in = dim + 2 * fourier_octaves * dim + self.embedding_dim
+        self.num_classes = num_classes
+        width_in = dim + 2 * fourier_octaves * dim + self.embedding_dim + (embedding_dim if num_classes else 0)
         self.inp = nn.Linear(width_in, hidden)
         self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
                                     for _ in range(depth))
@@ -60,13 +66,23 @@ class MLP(nn.Module):
                     bound = 1 / math.sqrt(layer.in_features)
                     layer.weight.uniform_(-bound, bound, generator=generator)
                     layer.bias.uniform_(-bound, bound, generator=generator)
+        if num_classes:                                # after the linear layers: an unconditional net is unchanged
+            self.class_embedding = nn.Embedding(num_classes + 1, embedding_dim)
+            with torch.no_grad():
+                self.class_embedding.weight.normal_(generator=generator)
 
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, s: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         parts = [x]
         if self.fourier_octaves:
             parts.append(fourier_features(x, self.fourier_octaves))
         if self.time_embedding:
             parts.append(sinusoidal_embedding(s, self.embedding_dim))
+        if self.num_classes:
+            if y is None:
+                y = torch.full((len(x),), self.num_classes, dtype=torch.long)
+            parts.append(self.class_embedding(y))
+        elif y is not None:
+            raise ValueError("this network is unconditional (num_classes=0): it takes no class labels y")
         h = self.inp(torch.cat(parts, dim=1))
         for block in self.blocks:
             h = h + block(h)
@@ -87,8 +103,13 @@ class ToyModel:
     """
 
     def __init__(self, net: MLP, schedule, objective: str, data_mean: torch.Tensor, data_std: torch.Tensor,
-                 data: torch.Tensor, data_name: str | None, settings: dict):
+                 data: torch.Tensor, data_name: str | None, settings: dict, labels: torch.Tensor | None = None,
+                 class_names: list[str] | None = None):
         self.net, self.schedule, self.objective = net, schedule, objective
+        self.labels, self.class_names = labels, class_names        # a conditional model's training labels
+        if net.num_classes:
+            self.num_classes = net.num_classes
+            self.null_label = net.num_classes     # "no label": Guided then batches cond and uncond in one call
         self.prediction_type = "velocity" if objective == "flow_matching" else objective
         self.dim = net.dim
         self.data_mean, self.data_std = data_mean, data_std
@@ -106,11 +127,24 @@ class ToyModel:
         t = torch.as_tensor(t, dtype=torch.float32)
         return t if self.schedule is None else t / (self.schedule.num_timesteps - 1)
 
-    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+    @property
+    def conditional(self) -> bool:
+        return bool(self.net.num_classes)
+
+    def __call__(self, x_t: torch.Tensor, t, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The prediction at x_t, t; a conditional model also takes y [batch] (class indices; None or
+        ``null_label``: unconditional)."""
         if x_t.ndim != 2 or x_t.shape[1] != self.dim:
             raise ValueError(f"x_t must have shape [batch, {self.dim}], got {tuple(x_t.shape)}")
+        if y is not None:
+            if not self.conditional:
+                raise ValueError("this toy model is unconditional: train it with labels to condition on y")
+            y = torch.as_tensor(y).long().reshape(-1).to(x_t.device)
+            if len(y) != len(x_t) or (y < 0).any() or (y > self.net.num_classes).any():
+                raise ValueError(f"y must hold {len(x_t)} class indices in [0, {self.net.num_classes}] "
+                                 f"({self.net.num_classes} = no label), got {y.tolist()[:8]}")
         s = self.time_input(t).expand(len(x_t)) if torch.as_tensor(t).ndim == 0 else self.time_input(t)
-        return self.net(x_t.float(), s).to(x_t.dtype)   # autograd as the caller has it (sample() turns it off)
+        return self.net(x_t.float(), s, y).to(x_t.dtype)   # autograd as the caller has it (sample() turns it off)
 
     def to_data(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.data_std.to(x.dtype) + self.data_mean.to(x.dtype)
@@ -118,13 +152,16 @@ class ToyModel:
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.data_mean.to(x.dtype)) / self.data_std.to(x.dtype)
 
-    def sample(self, n: int, sampler: str | None = None, num_steps: int | None = None, seed: int = 0, **options):
+    def sample(self, n: int, sampler: str | None = None, num_steps: int | None = None, seed: int = 0, *,
+               y=None, guidance_scale: float | None = None, **options):
         """n samples in the data's space, as a Trajectory (x0, timesteps, xs, x0_preds, nfe, stopped).
 
         Diffusion: any sampler of :data:`diffusion.SAMPLERS` with its options (eta, timestep_spacing, callback,
         record, ...); no sampler: the lab's default, :data:`diffusion.LAB_DEFAULT` (dpmpp_2m, 20 steps, Karras sigmas);
         a named sampler without num_steps: its own default (T for ddpm and pc, else 50). Flow matching: "euler"
-        (default) or "heun" of :mod:`diffusion.samplers.flow` (num_steps default 50). x_T ~ N(0, I) from ``seed``;
+        (default) or "heun" of :mod:`diffusion.samplers.flow` (num_steps default 50). A conditional model takes
+        ``y`` (one class for all, or [n]) and ``guidance_scale`` (classifier-free guidance, as in
+        :func:`diffusion.sample`). x_T ~ N(0, I) from ``seed``;
         xs and x0_preds are mapped to the data's space with the same affine map as the samples (a callback's step
         record is in the model's standardised space).
         """
@@ -139,14 +176,16 @@ class ToyModel:
                 raise ValueError(f"option(s) {unknown} do not apply to a flow-matching model; its samplers "
                                  f"take num_steps, seed, callback and record")
             steps = 50 if num_steps is None else num_steps
-            traj = flow_sample(self, x_T, sampler=sampler or "euler", num_steps=steps, generator=generator, **options)
+            traj = flow_sample(self, x_T, sampler=sampler or "euler", num_steps=steps, generator=generator, y=y,
+                               guidance_scale=guidance_scale, **options)
         else:
             if sampler is None:                      # the lab's default sampler, steps and spacing
                 sampler = LAB_DEFAULT["sampler"]
                 num_steps = LAB_DEFAULT["num_steps"] if num_steps is None else num_steps
                 options = {**{k: v for k, v in LAB_DEFAULT.items() if k not in ("sampler", "num_steps")}, **options}
             traj = diffusion_sample(self, self.schedule, x_T, sampler=sampler, num_steps=num_steps,
-                                    generator=generator, prediction_type=self.prediction_type, **options)
+                                    generator=generator, prediction_type=self.prediction_type, y=y,
+                                    guidance_scale=guidance_scale, **options)
         traj.x0 = self.to_data(traj.x0)
         if traj.xs is not None:
             traj.xs = self.to_data(traj.xs)

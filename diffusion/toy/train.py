@@ -53,6 +53,7 @@ DEFAULTS = dict(
     n_data=8000,             # points drawn when ``data`` is a name
     time_embedding=True,
     fourier_octaves=7,       # Fourier features of x (NeRF-style), wavelengths 2 down to 1/32; 0 = none
+    p_uncond=0.15,           # label dropout of a conditional model (labels given): its share of null labels
 )
 
 
@@ -102,18 +103,35 @@ def _check_settings(s: dict) -> None:
         raise ValueError(f"warmup must be an int >= 0 (steps), got {w!r}")
     if not (isinstance(s["ema_decay"], (int, float)) and 0 <= s["ema_decay"] < 1):
         raise ValueError(f"ema_decay must be in [0, 1), got {s['ema_decay']!r}")
+    p = s["p_uncond"]
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"p_uncond must be a number in [0, 1) (the share of training labels dropped), got {p!r}")
     v = s["fourier_octaves"]
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 12:
         raise ValueError(f"fourier_octaves must be an int in [0, 12], got {v!r}")
 
 
-def fit(data, seed: int = 0, *, callback=None, stop=None, **settings) -> ToyModel:
+def _check_labels(labels, n: int) -> torch.Tensor:
+    y = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
+    if y.shape != (n,) or y.is_floating_point() or y.dtype == torch.bool or n == 0 or (y < 0).any():
+        raise ValueError(f"labels must be {n} non-negative integers (one class per point), got "
+                         f"{tuple(y.shape)} of {y.dtype}")
+    if int(y.max()) > 255:
+        raise ValueError(f"at most 256 classes, got labels up to {int(y.max())}")
+    return y.long()
+
+
+def fit(data, seed: int = 0, *, callback=None, stop=None, labels=None, class_names=None, **settings) -> ToyModel:
     """Train a toy model on ``data`` (a data set name, see ``toy.DATASETS``, or an array [n, d], d in {1, 2}).
 
     settings (defaults in :data:`DEFAULTS`): objective ("epsilon" | "sample" | "v_prediction" | "flow_matching"),
     schedule, num_timesteps, hidden, depth, steps, batch_size, lr, warmup, t_power, ema_decay, n_data,
     time_embedding, fourier_octaves. ``callback(step, total, loss)`` after every optimiser step (step counts from 1); ``stop()``
     is asked before every step, and True ends training early (the model so far comes back, ``stopped=True``).
+    ``labels`` makes the model conditional (``model(x_t, t, y)``, for classifier-free guidance): for an array,
+    one class per point ([n] ints); for a labelled data set name (``toy.labels.LABELLED`` or "text:WORD"),
+    ``labels=True`` draws the points with their classes. A ``p_uncond`` share of each batch's labels is replaced by
+    the null label (label dropout, Ho & Salimans 2022), so the one network also predicts unconditionally.
     All randomness (weights, batches, t, noise) comes from ``seed``: the same seed gives the same model, bit for bit.
     A diverging run raises :class:`TrainingDiverged` (a ValueError) telling you to lower the learning rate.
     """
@@ -123,19 +141,34 @@ def fit(data, seed: int = 0, *, callback=None, stop=None, **settings) -> ToyMode
     s = {**DEFAULTS, **settings}
     _check_settings(s)
     g = torch.Generator().manual_seed(int(seed))
-    if isinstance(data, str):
+    y_data = None
+    if isinstance(data, str) and labels is not None:
+        if labels is not True:
+            raise ValueError("for a data set name pass labels=True (its points come with their classes); an array "
+                             "of labels goes with an array of points")
+        from .labels import labelled_dataset
+        name, dim = data, 2
+        x, y_data, class_names = labelled_dataset(data, s["n_data"], seed=int(seed))
+    elif isinstance(data, str):
         name, dim = data, dataset_dim(data)
         x = make_dataset(name, s["n_data"], seed=int(seed))
     else:
         name, x = None, _check_data(data)
         dim = x.shape[1]
+        if labels is not None:
+            y_data = _check_labels(labels, len(x))
+    num_classes = 0 if y_data is None else int(y_data.max()) + 1
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(f"class_names must name the {num_classes} classes, got {len(class_names)} names")
     mean, std = standardiser(x, named=name is not None)
     x_model = (x - mean) / std                                       # train in the standardised space
     flow = s["objective"] == "flow_matching"
     schedule = None if flow else make_schedule(s["schedule"], s["num_timesteps"])
-    net = MLP(dim, s["hidden"], s["depth"], s["time_embedding"], s["fourier_octaves"], generator=g)
+    net = MLP(dim, s["hidden"], s["depth"], s["time_embedding"], s["fourier_octaves"], generator=g,
+              num_classes=num_classes)
     ema = s["ema_decay"] > 0
-    model = ToyModel(copy.deepcopy(net) if ema else net, schedule, s["objective"], mean, std, x, name, s)
+    model = ToyModel(copy.deepcopy(net) if ema else net, schedule, s["objective"], mean, std, x, name, s,
+                     labels=y_data, class_names=class_names)
     opt = torch.optim.Adam(net.parameters(), lr=s["lr"], fused=True)   # fused: one kernel per step, less overhead
     warm = s["warmup"]
     decay = torch.optim.lr_scheduler.LambdaLR(
@@ -146,7 +179,8 @@ def fit(data, seed: int = 0, *, callback=None, stop=None, **settings) -> ToyMode
         if stop is not None and stop():
             model.stopped = True
             break
-        x0 = x_model[torch.randint(0, n, (batch,), generator=g)]
+        index = torch.randint(0, n, (batch,), generator=g)
+        x0 = x_model[index]
         eps = torch.randn(batch, dim, generator=g)
         u = torch.rand(batch, generator=g) ** s["t_power"]              # importance sampling toward low noise
         if flow:
@@ -156,7 +190,10 @@ def fit(data, seed: int = 0, *, callback=None, stop=None, **settings) -> ToyMode
             t = (u * T).long().clamp(max=T - 1)
             x_t = q_sample(schedule, x0, t, eps)                    # DDPM eq. 4
             target = _target(s["objective"], x0, eps, schedule.alphas_cumprod[t].float()[:, None])
-        loss = torch.nn.functional.mse_loss(net(x_t, model.time_input(t)), target)   # DDPM Alg. 1 line 5
+        y = None
+        if num_classes:                                               # label dropout: one net, cond and uncond
+            y = torch.where(torch.rand(batch, generator=g) < s["p_uncond"], num_classes, y_data[index])
+        loss = torch.nn.functional.mse_loss(net(x_t, model.time_input(t), y), target)   # DDPM Alg. 1 line 5
         value = loss.item()
         if not math.isfinite(value) or value > 1e6:
             hint = (f"the default is {DEFAULTS['lr']:g}" if s["lr"] / 10 >= DEFAULTS["lr"]

@@ -13,10 +13,13 @@ those, so the store stays bounded) -- and wraps ``send_message`` so that a messa
 anyway is dropped, with one log line, instead of stopping the queue.
 
 It also orders each heavy group's waiting events **round-robin by client address** (:func:`fair_order`): a new
-event goes ahead of the events of addresses that already have more waiting, so a flood from one machine -- even
-one inventing a fresh session per request, which the per-visitor rule of ui/serving/fair_queue.py cannot see
-through -- waits behind everyone else's work instead of in front of it. Visitors behind one address (a lecture
-hall's NAT, or a proxy) are served in arrival order among themselves, as before.
+event goes ahead of the events of addresses that already have more waiting or running, so a flood from one
+machine -- even one inventing a fresh session per request, which the per-visitor rule of ui/serving/fair_queue.py
+cannot see through -- waits behind everyone else's work instead of in front of it. Visitors behind one address (a
+lecture hall's NAT, or a proxy) are served in arrival order among themselves, as before. The address is the
+request's client address as uvicorn gives it: behind a reverse proxy on the same machine (127.0.0.1, uvicorn's
+default ``FORWARDED_ALLOW_IPS``) that is the proxy's X-Forwarded-For; behind a proxy elsewhere (a Hugging Face
+Space) it may be the proxy's own address for everyone, and the order is then arrival order, as without this.
 """
 from __future__ import annotations
 
@@ -53,10 +56,12 @@ def address_of(event) -> str:
     return getattr(client, "host", None) or "unknown"
 
 
-def fair_order(events: list) -> list:
+def fair_order(events: list, running: collections.Counter | None = None) -> list:
     """``events`` (a concurrency group's waiting list, oldest first) reordered round-robin by client address:
-    each address's first waiting event, in arrival order, then each address's second, and so on."""
-    seen: collections.Counter = collections.Counter()
+    each address's first waiting event, in arrival order, then each address's second, and so on. ``running``
+    counts the group's running events per address: an address with one running already waits as if its first
+    waiting event were its second, so a free slot goes to an address that has none."""
+    seen: collections.Counter = collections.Counter(running or {})
     ranked = []
     for i, event in enumerate(events):
         address = address_of(event)
@@ -113,9 +118,12 @@ def install(queue, heavy_groups) -> None:
         ok, event_id = result[0], result[1]
         event = queue.event_ids_to_events.get(event_id) if ok and isinstance(event_id, str) else None
         if event is not None and event.concurrency_id in heavy_groups:
+            group = event.concurrency_id
             async with queue.delete_lock:       # the lock Gradio holds while it takes events off these lists
-                waiting = queue.event_queue_per_concurrency_id[event.concurrency_id].queue
-                waiting[:] = fair_order(waiting)
+                running = collections.Counter(address_of(e) for job in queue.active_jobs if job for e in job
+                                              if e.concurrency_id == group)
+                waiting = queue.event_queue_per_concurrency_id[group].queue
+                waiting[:] = fair_order(waiting, running)
         return result
 
     queue.push = push_in_fair_order

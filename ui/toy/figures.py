@@ -2,12 +2,31 @@
 matching, and the 1-D density over time with paths on it."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from diffusion.labs.toy_runs import bounds_2d
 
 from ..widgets import canvas
+
+
+def loss_frame(losses: list[float]) -> pd.DataFrame:
+    """The loss curve, smoothed (exponential moving average) and thinned to at most ~400 points."""
+    if not losses:
+        return pd.DataFrame({"step": [], "loss": []})
+    smooth, out_steps, out_loss = None, [], []
+    every = max(1, len(losses) // 400)
+    for i, v in enumerate(losses):
+        if not math.isfinite(v):
+            continue
+        smooth = v if smooth is None else 0.97 * smooth + 0.03 * v
+        if i % every == 0 or i == len(losses) - 1:
+            out_steps.append(i + 1)
+            out_loss.append(smooth)
+    return pd.DataFrame({"step": out_steps, "loss": out_loss})
 
 def draw_compare(result: dict, size: int = 340) -> Image.Image:
     """Two panels: diffusion's ODE paths (curved) and flow matching's (straight), from the same noise."""

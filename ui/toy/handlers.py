@@ -13,7 +13,6 @@ import time
 
 import gradio as gr
 import numpy as np
-import pandas as pd
 
 from diffusion import LAB_SPACINGS, SAMPLER_OPTIONS, SAMPLERS, toy
 from diffusion.fidelity import K, MEANING
@@ -28,7 +27,7 @@ from ..widgets.export import gif_file
 from ..widgets.inputs import choice, number, refusal, user_error
 from ..widgets.scrubber import decode_png, placeholder_html, png_file, scrubber_html
 from . import limits
-from .figures import compare_table, draw_compare, draw_density_paths
+from .figures import compare_table, draw_compare, draw_density_paths, loss_frame
 from .session import DEFAULT_DATA, DEFAULT_FIT, DEFAULT_SAMPLING, SHARED, Run, new_session
 from .views import DEFAULT_OVERLAYS, OVERLAYS
 
@@ -109,28 +108,10 @@ def _drawing_image(drawing):
     return drawing
 
 
-def _loss_frame(losses: list[float]) -> pd.DataFrame:
-    """The loss curve, smoothed (exponential moving average) and thinned to at most ~400 points."""
-    if not losses:
-        return pd.DataFrame({"step": [], "loss": []})
-    smooth, out_steps, out_loss = None, [], []
-    every = max(1, len(losses) // 400)
-    for i, v in enumerate(losses):
-        if not math.isfinite(v):
-            continue
-        smooth = v if smooth is None else 0.97 * smooth + 0.03 * v
-        if i % every == 0 or i == len(losses) - 1:
-            out_steps.append(i + 1)
-            out_loss.append(smooth)
-    return pd.DataFrame({"step": out_steps, "loss": out_loss})
-
-
-def train(session, schedule=None, num_timesteps=None, objective=None, hidden=None, depth=None, steps=None,
-          batch_size=None, lr=None, seed=0, progress=gr.Progress()):
-    """/toy_train: fit a model to the session's data; yields the live loss curve. Stop keeps the model so far."""
-    session = _session(session)
+def _train_settings(schedule=None, num_timesteps=None, objective=None, hidden=None, depth=None, steps=None,
+                    batch_size=None, lr=None, seed=0) -> dict:
     d = _fit_defaults()
-    kwargs = dict(
+    return dict(
         schedule=choice("schedule", d.get("schedule") if schedule is None else schedule, sorted(SCHEDULES)),
         num_timesteps=number("T (timesteps)", d.get("num_timesteps") if num_timesteps is None else num_timesteps,
                              2, 1000, integer=True),
@@ -144,6 +125,18 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
         lr=number("learning rate", d.get("lr") if lr is None else lr, 1e-7, 10.0),
         seed=number("seed", seed, 0, 2**31 - 1, integer=True),
     )
+
+
+def check_train(session, *settings) -> None:
+    """/toy_train's work limit, checked when the request arrives (limits.at_admission)."""
+    limits.refuse_long_training(_train_settings(*settings), _session(session).data.dim)
+
+
+def train(session, schedule=None, num_timesteps=None, objective=None, hidden=None, depth=None, steps=None,
+          batch_size=None, lr=None, seed=0, progress=gr.Progress()):
+    """/toy_train: fit a model to the session's data; yields the live loss curve. Stop keeps the model so far."""
+    session = _session(session)
+    kwargs = _train_settings(schedule, num_timesteps, objective, hidden, depth, steps, batch_size, lr, seed)
     data = session.data
     total = kwargs["steps"]
     estimate = limits.refuse_long_training(kwargs, data.dim)
@@ -163,7 +156,7 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
         k = len(losses)
         progress((k, total), desc="training", unit="steps")
         last = f"{losses[-1]:.4f}" if losses else "…"
-        yield session, _loss_frame(losses), f"Training on {data.label}: step {k} / {total}, loss {last}"
+        yield session, loss_frame(losses), f"Training on {data.label}: step {k} / {total}, loss {last}"
     elapsed = time.perf_counter() - t0
     try:
         model = job.result()
@@ -182,7 +175,7 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
     session.model, session.model_data, session.losses = model, data, list(losses)
     session.model_note = (f"your model: {kwargs['objective']} on {data.label}, {len(losses)} steps"
                           f"{' (stopped early)' if stopped else ''}, {elapsed:.1f} s")
-    yield session, _loss_frame(losses), (f"**Done**{' (stopped — the model so far is kept)' if stopped else ''}: "
+    yield session, loss_frame(losses), (f"**Done**{' (stopped — the model so far is kept)' if stopped else ''}: "
                                          f"{len(losses)} steps in {elapsed:.1f} s, final loss {finite[-1]:.4f}. "
                                          f"Sample to scrub through it.")
 
@@ -192,6 +185,14 @@ def stop(session):
     if session is not None:
         session.stop.set()
     return session
+
+
+def check_sample(session, sampler, num_steps, eta, seed, n, *_):
+    """/toy_sample's work limit, checked when the request arrives (limits.at_admission)."""
+    model = _session(session).model
+    if is_flow(model) and sampler not in toy.FLOW_SAMPLERS:
+        sampler = "euler"
+    limits.refuse_long_sampling(model, sampler, int(num_steps), int(n))
 
 
 def sample(session, sampler=DEFAULT_SAMPLING["sampler"], num_steps=DEFAULT_SAMPLING["num_steps"],
@@ -386,11 +387,11 @@ def on_load():
     live until it is ready (a class opening the page at once shares that one training)."""
     while not SHARED.wait(timeout=0.5):
         k = len(SHARED.losses)
-        yield (None, _default_data_image(), "", _loss_frame(SHARED.losses),
+        yield (None, _default_data_image(), "", loss_frame(SHARED.losses),
                f"Training the shared default model (once per server): step {k} / {SHARED.total_steps}…",
                placeholder_html("The default model is training — its frames appear here in a few seconds."),
                gr.update(), "")
     session = new_session()
     run = session.run
-    yield (session, data_image(session.data), _data_info(session.data), _loss_frame(session.losses),
+    yield (session, data_image(session.data), _data_info(session.data), loss_frame(session.losses),
            f"Ready — {session.model_note}.", _scrub_html(run), _slider(run), _quality_md(session, run))

@@ -7,7 +7,9 @@ from diffusion import model_calls, toy
 from diffusion.fidelity import SAMPLES
 from diffusion.labs import toy_cost
 
-from ..widgets.inputs import user_error
+import gradio as gr
+
+from ..widgets.inputs import refusal
 
 # Work limits per request, on the estimate for an idle server (diffusion.labs.toy_cost, calibrated once per process,
 # never from visitors' runs). A training run is also stopped at a hard wall-clock cap: a fixed multiple of its own
@@ -29,8 +31,8 @@ def refuse_long_training(kwargs: dict, dim: int) -> float:
     est = toy_cost.train_seconds(costs, steps=kwargs["steps"], batch_size=kwargs["batch_size"], work=work)
     if est > MAX_TRAIN_S:
         fit = toy_cost.largest_steps(costs, MAX_TRAIN_S, batch_size=kwargs["batch_size"], work=work)
-        raise user_error(ValueError(
-            f"This training would take about {est:.0f} s ({kwargs['steps']} steps of batch {kwargs['batch_size']}, "
+        raise limit_refusal(
+            (f"This training would take about {est:.0f} s ({kwargs['steps']} steps of batch {kwargs['batch_size']}, "
             f"width {kwargs['hidden']}, depth {kwargs['depth']}); the lab allows {MAX_TRAIN_S:.0f} s per run: "
             f"at these settings at most {fit} steps fit, or use a smaller batch or network"))
     return est
@@ -46,6 +48,31 @@ def refuse_long_sampling(model, sampler: str, num_steps: int, n: int) -> None:
     if est > MAX_SAMPLE_S:
         per_call = toy_cost.sample_seconds(costs, calls=1, n=points, work=work)
         fit = max(1, int(MAX_SAMPLE_S / per_call) if sampler != "heun" else int((MAX_SAMPLE_S / per_call + 1) / 2))
-        raise user_error(ValueError(
-            f"This run would take about {est:.0f} s ({calls} network calls on {n} points); the lab allows "
+        raise limit_refusal(
+            (f"This run would take about {est:.0f} s ({calls} network calls on {n} points); the lab allows "
             f"{MAX_SAMPLE_S:.0f} s per run: with {sampler} at most {fit} steps fit, or use fewer points"))
+
+
+def at_admission(check, inputs: int, at: int):
+    """A Gradio ``validator`` for an event with ``inputs`` inputs: it runs ``check(*values)`` when the request
+    arrives -- before it waits for a slot -- and turns the refusal ``check`` raises (a gr.Error) into a validation
+    message on input ``at`` (the slider to move). Anything else ``check`` raises (a bad value) is left to the
+    handler, which names it; so the handler still checks everything, and the validator only answers sooner."""
+    def validator(*values):
+        ok = [gr.validate(True, "") for _ in range(inputs)]
+        try:
+            check(*values)
+        except gr.Error as exc:
+            if getattr(exc, "lab_limit", False):
+                ok[at] = gr.validate(False, exc.message)
+        except Exception:
+            pass
+        return ok
+    return validator
+
+
+def limit_refusal(message: str) -> gr.Error:
+    """A work-limit refusal: the gr.Error of :func:`refusal`, marked so :func:`at_admission` shows it at once."""
+    exc = refusal(message)
+    exc.lab_limit = True
+    return exc

@@ -15,8 +15,9 @@ from ..widgets.export import export_row
 from ..widgets.inputs import readable_drawings
 from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
-from .handlers import (MAX_POINTS, MAX_TRAIN_STEPS, SCRUB_ID, SLIDER_ID, _fit_defaults, flow_vs_diffusion, frame, gif,
-                       on_load, sample, set_view, stop, train, use_data, view_1d)
+from . import limits
+from .handlers import (MAX_POINTS, MAX_TRAIN_STEPS, SCRUB_ID, SLIDER_ID, _fit_defaults, check_sample, check_train,
+                       flow_vs_diffusion, frame, gif, on_load, sample, set_view, stop, train, use_data, view_1d)
 from .session import DEFAULT_DATA, DEFAULT_SAMPLING, SHARED
 from .text import DATA_MD, EXPORT_MD, FLOW_MD, INTRO_MD, ONED_MD, SAMPLE_MD, SCRUB_MD, TRAIN_MD
 from .views import DEFAULT_OVERLAYS, OVERLAYS
@@ -140,16 +141,19 @@ def build_toy_tab() -> gr.State:
     }""")
     data_btn.click(use_data, [state, source, dataset, word, drawing, n_data, data_seed], [state, data_img, data_info],
                    api_name="toy_data", concurrency_id="toy_light")
-    train_ev = train_btn.click(train, [state, schedule, T, objective, hidden, depth, steps, batch, lr, train_seed],
-                               [state, loss_plot, train_status], api_name="toy_train",
-                               concurrency_limit=2, concurrency_id="toy_train")
+    train_inputs = [state, schedule, T, objective, hidden, depth, steps, batch, lr, train_seed]
+    # a run over the work limit is refused when it arrives (the message on the Steps slider), not after its wait
+    train_ev = train_btn.click(train, train_inputs, [state, loss_plot, train_status], api_name="toy_train",
+                               concurrency_limit=2, concurrency_id="toy_train",
+                               validator=limits.at_admission(check_train, len(train_inputs), train_inputs.index(steps)))
     stop_btn.click(stop, state, state, api_name="toy_stop", queue=False)
     sample_inputs = [state, sampler, s_steps, eta, s_seed, s_n, overlays, spacing]
     sample_outputs = [state, scrub, t_slider, quality_md]
     train_ev.success(sample, sample_inputs, sample_outputs, api_visibility="private",
                      concurrency_limit=2, concurrency_id="toy_sample")
     sample_btn.click(sample, sample_inputs, sample_outputs, api_name="toy_sample",
-                     concurrency_limit=2, concurrency_id="toy_sample")
+                     concurrency_limit=2, concurrency_id="toy_sample",
+                     validator=limits.at_admission(check_sample, len(sample_inputs), sample_inputs.index(s_steps)))
     overlays.input(set_view, [state, overlays, t_slider], [state, scrub], api_name="toy_view",
                    concurrency_id="toy_light")
     t_slider.input(None, t_slider, None, js=scrub_js(SCRUB_ID))

@@ -23,6 +23,20 @@ INK = (40, 40, 40)
 
 _MARGIN = (34, 8, 8, 24)     # left, top, right, bottom, in pixels
 
+# Classes: the Okabe & Ito (2008) colour-blind-safe palette, each colour with its own marker shape (the symbol is
+# what a legend in text shows), cycled for more than eight classes.
+CLASS_COLOURS = ((230, 159, 0), (0, 114, 178), (0, 158, 115), (213, 94, 0), (204, 121, 167), (86, 180, 233),
+                 (0, 0, 0), (240, 228, 66))
+MARKERS = {"circle": "●", "square": "■", "triangle": "▲", "diamond": "◆", "plus": "✚", "cross": "✖",
+           "triangle_down": "▼", "ring": "○"}
+
+
+def class_style(k: int) -> tuple[tuple[int, int, int], str]:
+    """(colour, marker shape) of class k: colours cycle every 8, shapes shift by one each cycle, so the first 64
+    classes all differ."""
+    shapes = list(MARKERS)
+    return CLASS_COLOURS[k % 8], shapes[(k + k // 8) % 8]
+
 
 @functools.lru_cache(maxsize=8)
 def font(size: int = 12) -> ImageFont.ImageFont:
@@ -186,6 +200,39 @@ class Canvas:
         flat[hit] = (flat[hit] * (1.0 - opacity) + np.asarray(rgb, np.float32) * opacity + 0.5).astype(np.uint8)
         self.img = Image.fromarray(arr, "RGB")
         self._d = ImageDraw.Draw(self.img, "RGBA")
+        return self
+
+    def markers(self, xy: np.ndarray, rgb, shape: str = "circle", size: int = 3, alpha: float = 0.8) -> "Canvas":
+        """A scatter of [n, 2] points drawn as one of :data:`MARKERS` (so classes differ by shape, not only by
+        colour), ``size`` pixels from centre to edge."""
+        if shape not in MARKERS:
+            raise ValueError(f"unknown marker {shape!r}; choose one of {list(MARKERS)}")
+        px = self.axes.to_px(xy)
+        px = px[np.isfinite(px).all(axis=1)]
+        colour = (*rgb, int(round(255 * alpha)))
+        r = size
+
+        def draw(d, offset):
+            for u, v in px - offset:
+                if shape == "circle":
+                    d.ellipse([u - r, v - r, u + r, v + r], fill=colour)
+                elif shape == "square":
+                    d.rectangle([u - r + 1, v - r + 1, u + r - 1, v + r - 1], fill=colour)
+                elif shape == "triangle":
+                    d.polygon([(u, v - r - 1), (u - r - 1, v + r), (u + r + 1, v + r)], fill=colour)
+                elif shape == "triangle_down":
+                    d.polygon([(u, v + r + 1), (u - r - 1, v - r), (u + r + 1, v - r)], fill=colour)
+                elif shape == "diamond":
+                    d.polygon([(u, v - r - 1), (u + r + 1, v), (u, v + r + 1), (u - r - 1, v)], fill=colour)
+                elif shape == "plus":
+                    d.line([(u - r - 1, v), (u + r + 1, v)], fill=colour, width=2)
+                    d.line([(u, v - r - 1), (u, v + r + 1)], fill=colour, width=2)
+                elif shape == "cross":
+                    d.line([(u - r, v - r), (u + r, v + r)], fill=colour, width=2)
+                    d.line([(u - r, v + r), (u + r, v - r)], fill=colour, width=2)
+                else:                                              # ring
+                    d.ellipse([u - r, v - r, u + r, v + r], outline=colour, width=2)
+        self._clipped(draw)
         return self
 
     def heatmap(self, rgb: np.ndarray) -> "Canvas":

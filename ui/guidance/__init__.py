@@ -1,0 +1,1 @@
+"""The Guidance lab: conditioning and classifier-free guidance on labelled toy data, learned beside exact."""

@@ -1,0 +1,118 @@
+"""Per-session Guidance-lab state, and the default conditional model every session starts from (trained once per
+server, in a background thread, shared read-only).
+
+A visitor's :class:`GuidanceSession` lives in a ``gr.State``: their labelled data, their conditional model, their
+runs (with rendered frames) and their sweep. Until they train, it points at :data:`SHARED`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from diffusion import toy
+from diffusion.labs.guidance import GuidanceData, guided_runs, sweep
+
+from ..serving.session import LabSession, SessionRegistry
+from ..toy.session import DEFAULT_FIT
+from .views import render_runs
+
+SESSIONS = SessionRegistry()
+
+DEFAULT_DATA = "gaussians8:plus-cross"
+DEFAULT_RUN = dict(y=0, w=3.0, n=1000, seed=0)
+DATA_POINTS = 8000         # labelled points a session's data holds (the k-NN judge and the pictures use them)
+
+
+class Runs:
+    """One x_T's runs (unconditional, conditional, guided and, for a mixture, exact) with their frames."""
+
+    def __init__(self, runs: dict, data: GuidanceData, settings: dict):
+        self.runs, self.settings = runs, dict(settings)
+        self.frames = render_runs(runs, data, settings["y"])
+
+    @property
+    def num_frames(self) -> int:
+        return len(next(iter(self.runs.values())).times)
+
+    def nbytes(self) -> int:
+        return (sum(r.frames.nbytes for r in self.runs.values())
+                + sum(len(b) for frames in self.frames.values() for b in frames))
+
+
+class GuidanceSession(LabSession):
+    registry = SESSIONS
+
+    def __init__(self, shared: "SharedGuidance"):
+        super().__init__()
+        self.data: GuidanceData = shared.data          # the data picked now
+        self.model = shared.model
+        self.model_data: GuidanceData = shared.data    # the data the model learned
+        self.model_note = shared.model_note
+        self.runs: Runs | None = shared.runs
+        self.sweep = shared.sweep                      # (class, rows) of the last sweep
+
+    def release(self) -> None:
+        self.data = self.model = self.model_data = self.runs = self.sweep = None
+
+
+class SharedGuidance:
+    """The start-up Guidance lab: a conditional model of DEFAULT_DATA, its default runs and its sweep."""
+
+    def __init__(self):
+        self.ready = threading.Event()
+        self.error: str | None = None
+        self.data = self.model = self.runs = self.sweep = None
+        self.model_note = ""
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._build, name="guidance-defaults", daemon=True)
+                self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.start()
+        return self.ready.wait(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _build(self) -> None:
+        try:
+            t0 = time.perf_counter()
+            data = GuidanceData.from_name(DEFAULT_DATA, DATA_POINTS)
+            model = toy.fit(DEFAULT_DATA, labels=True, seed=0, **DEFAULT_FIT)
+            runs = guided_runs(model, data, DEFAULT_RUN["y"], DEFAULT_RUN["w"], n=DEFAULT_RUN["n"],
+                               seed=DEFAULT_RUN["seed"])
+            self.data, self.model = data, model
+            self.runs = Runs(runs, data, DEFAULT_RUN)
+            self.sweep = (DEFAULT_RUN["y"], sweep(model, data, DEFAULT_RUN["y"]))
+            self.model_note = (f"default model: {data_label(DEFAULT_DATA)}, {len(model.losses)} steps, trained once at "
+                               f"server start-up ({time.perf_counter() - t0:.1f} s, shared by every visitor)")
+        except Exception:  # pragma: no cover - reported on the page instead of killing the server
+            self.error = traceback.format_exc(limit=3)
+            traceback.print_exc()
+        finally:
+            self.ready.set()
+
+
+def data_label(name: str) -> str:
+    """How a labelled data set is named on the page."""
+    return f"word “{name[5:]}”" if name.startswith("text:") else name
+
+
+SHARED = SharedGuidance()
+
+
+def new_session() -> GuidanceSession:
+    SHARED.wait()
+    if SHARED.error:
+        raise RuntimeError(f"the default guidance model could not be built:\n{SHARED.error}")
+    return GuidanceSession(SHARED)
+
+
+__all__ = ["SESSIONS", "SHARED", "GuidanceSession", "Runs", "new_session", "DEFAULT_DATA", "DEFAULT_RUN", "data_label"]

@@ -1,0 +1,83 @@
+"""The Guidance lab's explanations (Markdown with LaTeX; keep each inline formula on one line), and the sweep's
+table and sentence, generated from its numbers."""
+from __future__ import annotations
+
+INTRO_MD = """
+### Guidance lab — how one network learns $p(x\\mid y)$ and $p(x)$, and what classifier-free guidance does to them
+Every text-to-image model steers its samples this way. Here the data are 2-D points with a **class** each, so the
+exact answer is known for the mixtures, and you can see what guidance does to the distribution — not only to
+one picture.
+"""
+TRAIN_MD = """
+**1 · A conditional model.** The network also sees a class $y$ (a learned embedding, beside the time's). With
+**label dropout** a share $p_{\\text{uncond}}$ of the training labels is replaced by a *null* label, so the same
+network learns the conditional prediction $\\hat\\epsilon(x_t, t, y)$ and the unconditional one
+$\\hat\\epsilon(x_t, t, \\varnothing)$ (Ho & Salimans 2022).
+"""
+GUIDE_MD = """
+**2 · Guide.** At every step the sampler uses
+$$\\hat\\epsilon_w=\\hat\\epsilon(x_t,t,\\varnothing)+w\\,\\big(\\hat\\epsilon(x_t,t,y)-\\hat\\epsilon(x_t,t,\\varnothing)\\big)$$
+on the model's own prediction (ε, v, x₀ or a flow's velocity: the rule is the same). $w=0$ samples $p(x)$, $w=1$
+samples $p(x\\mid y)$, $w>1$ pushes *away* from the unconditional prediction. This is diffusers' `guidance_scale`;
+Ho & Salimans write $(1+w')\\,\\hat\\epsilon(y)-w'\\,\\hat\\epsilon(\\varnothing)$, so their $w'=w-1$. The panels run
+from **one and the same** $x_T$: what differs between them is only $w$. Each point keeps the colour and marker
+of the class it ends in.
+"""
+EXACT_MD = """
+**The exact answer.** For the mixtures the lab also runs the *exact* conditional model (the mixture's own
+$\\mathbb E[x_0\\mid x_t, y]$) with the same sampler. Its panel is shaded by the **tilted density**
+$p(x\\mid y)^w\\,p(x)^{1-w}$, normalised — what guidance is often said to sample. Watch the exact samples leave
+the shading for $w>1$: the guided ODE does not sample the tilted density (Chidambaram et al. 2024).
+"""
+SWEEP_MD = """
+**3 · Sweep $w$.** The same $x_T$ for every $w$. **In class**: mean probability that a sample is of the class
+asked for (the exact $p(y\\mid x)$ for mixtures; else its 10 nearest labelled data points vote). **Diversity**: mean
+distance between two samples over the class's own (1 = as varied as the class). **Off-centre** (mixtures): mean
+distance to the nearest of the class's component means over the class's own (1 = as the class; above 1 = pushed
+out of its components).
+"""
+
+
+def _f(v) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def sweep_table(rows: list[dict], class_name: str) -> str:
+    """The sweep as a Markdown table: one row per w, learned (and exact and tilted, for a mixture) columns."""
+    exact = "exact" in rows[0]
+    head = "| w | learned: in class | diversity | off-centre |"
+    rule = "|---:|---:|---:|---:|"
+    if exact:
+        head += " exact guided: in class | diversity | off-centre | tilted density: in class | diversity | off-centre |"
+        rule += "---:|---:|---:|---:|---:|---:|"
+    lines = [f"Class **{class_name}**, {len(rows)} guidance scales from one $x_T$:", "", head, rule]
+    for r in rows:
+        cells = [f"{r['w']:g}"] + [_f(r["learned"][k]) for k in ("in_class", "diversity", "off_centre")]
+        if exact:
+            cells += [_f(r[part][k]) for part in ("exact", "tilted") for k in ("in_class", "diversity", "off_centre")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sweep_sentence(rows: list[dict]) -> str:
+    """What the sweep shows, in words generated from its numbers (the largest w against w = 1)."""
+    by_w = {r["w"]: r for r in rows}
+    if 1.0 not in by_w or max(by_w) <= 1:
+        return ""
+    top = by_w[max(by_w)]
+    part = "exact" if "exact" in top else "learned"
+    one, hi = by_w[1.0][part], top[part]
+    who = "the exact model's" if part == "exact" else "the learned model's"
+    change = "falls" if hi["diversity"] < one["diversity"] else "rises"
+    text = (f"From w = 1 to w = {top['w']:g}, {who} in-class probability goes from {one['in_class']:.2f} to "
+            f"{hi['in_class']:.2f} and its diversity {change} from {one['diversity']:.2f} to {hi['diversity']:.2f}")
+    if hi.get("off_centre") is not None:
+        text += f"; samples sit {hi['off_centre']:.2f}× as far from their component's centre as the class's own do"
+    text += "."
+    if "tilted" in top:
+        t = top["tilted"]
+        same = abs(t["diversity"] - hi["diversity"]) < 0.1 and abs((t["off_centre"] or 0) - (hi["off_centre"] or 0)) < 0.1
+        text += (f" The tilted density at w = {top['w']:g} has diversity {t['diversity']:.2f} and off-centre "
+                 f"{t['off_centre']:.2f}: " + ("about the same — here guidance does sample it." if same else
+                                              "not what the guided sampler produces."))
+    return text
