@@ -37,6 +37,8 @@ def build_demo() -> gr.Blocks:
     from ui.image.tab import build_image_tab
     from ui.toy.tab import build_toy_tab
 
+    from ui.serving.session_records import lazy_session_records
+    lazy_session_records()   # a new session's record without pre-rendering all ~290 blocks (57 ms -> see README)
     from ui.serving.gradio_cache import install as atomic_cache_files
     atomic_cache_files()   # concurrent downloads of one picture (a class on the same example) read whole files
 

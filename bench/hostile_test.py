@@ -11,7 +11,7 @@ this runs :func:`bench.load_test.run_load` twice with the same ordinary visitors
       ``gradio_client`` session, ``client.submit`` of /toy_train in a loop (ui/serving/fair_queue.py: one queued or
       running heavy event per visitor and group; session-less calls keyed by client address);
    b. *largest requests*: /toy_train at the widest, deepest, largest-batch, longest settings and /toy_sample heun
-      1,000 steps on 5,000 points, each from a fresh session (ui/toy/limits.py must refuse both at once);
+      1,000 steps on 5,000 points, each from a fresh session (ui/serving/limits.py must refuse both at once);
    c. *new-session flood*: ``queue/join`` requests each with a fresh random session hash (what gradio_client
       sends), for heavy endpoints (/toy_train, /toy_sample with the page's default values; only in the first
       round) and then for a light one (/toy_frame, read to completion on the session's event stream) -- the

@@ -556,9 +556,11 @@ def serve(port: int, stats_port: int, default_steps: int | None) -> None:
     import torch
 
     import app
+    from ui.guidance import session as guidance_session
     from ui.toy import session as toy_session
     if default_steps:
         toy_session.DEFAULT_FIT.setdefault("steps", default_steps)
+        guidance_session.DEFAULT_FIT.setdefault("steps", default_steps)
     torch.set_num_threads(int(os.environ.get("DIFFUSION_LAB_TORCH_THREADS", "1")))   # as app.main()
     demo = app.build_demo()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
@@ -567,6 +569,7 @@ def serve(port: int, stats_port: int, default_steps: int | None) -> None:
         print("FAILED default model", toy_session.SHARED.error, flush=True)
         return
     toy_session.SHARED.join(timeout=900)   # the shared extra views too: start-up work must not count as load
+    guidance_session.SHARED.join(timeout=900)
 
     class Stats(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -585,6 +588,7 @@ def serve(port: int, stats_port: int, default_steps: int | None) -> None:
     httpd.shutdown()
     demo.close()
     toy_session.SHARED.join(timeout=120)
+    guidance_session.SHARED.join(timeout=120)
 
 
 def with_subprocess_server(fn, default_steps: int | None = None, start_timeout_s: float = 900.0):
@@ -595,8 +599,10 @@ def with_subprocess_server(fn, default_steps: int | None = None, start_timeout_s
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port), "--stats-port", str(stats_port)]
     if default_steps:
         cmd += ["--default-steps", str(default_steps)]
+    log = os.environ.get("LOAD_TEST_SERVER_LOG")        # a file for the server's stderr (default: discarded)
+    err = open(log, "w") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=err, text=True)
     try:
         url = _wait_ready(proc, start_timeout_s)
 
@@ -619,15 +625,18 @@ def with_subprocess_server(fn, default_steps: int | None = None, start_timeout_s
 
 def _wait_ready(proc, timeout_s: float) -> str:
     box: dict = {}
+    seen = threading.Event()
 
     def read():
         for line in proc.stdout:
-            if line.startswith(("READY", "FAILED")):
+            if line.startswith(("READY", "FAILED")) and "line" not in box:
                 box["line"] = line.strip()
-                return
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout_s)
+                seen.set()
+        seen.set()
+        # it reads on to the end: a server whose stdout pipe fills up (Gradio prints some refusals) blocks in
+        # print() on its event loop, and then answers no one
+    threading.Thread(target=read, daemon=True).start()
+    seen.wait(timeout_s)
     line = box.get("line", "")
     if not line.startswith("READY"):
         raise RuntimeError(f"the app server did not start: {line or 'no answer'}")

@@ -37,13 +37,14 @@ def app_server():
     from ui.toy import session as toy_session
 
     toy_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
+    from ui.guidance import session as guidance_session
+    guidance_session.DEFAULT_FIT.setdefault("steps", TEST_DEFAULT_STEPS)
     demo = app.build_demo()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_kwargs())
     from ui.serving.routes import close_unused_routes
     close_unused_routes(demo)                             # as app.main does
     assert toy_session.SHARED.wait(timeout=900), "the toy lab's default model did not finish training"
     assert toy_session.SHARED.error is None, toy_session.SHARED.error
-    from ui.guidance import session as guidance_session
     assert guidance_session.SHARED.wait(timeout=900), "the guidance lab's default model did not finish training"
     assert guidance_session.SHARED.error is None, guidance_session.SHARED.error
     try:

@@ -63,7 +63,7 @@ def test_training_a_conditional_model_on_a_word_and_guiding_it(client):
     (dict(y=-1), r"class \(0–1: .*\) must be in \[0, 1\]; got -1"),
     (dict(w=-0.5), r"Value -0.5 is less than minimum value 0"),
     (dict(n=10**6), r"Value 1000000 is greater than maximum value 2000"),
-])
+], ids=["class-9", "class-minus-1", "w-11", "w-negative", "points-huge"])
 def test_bad_guidance_input_is_refused_and_the_previous_runs_stay(client, kwargs, message):
     client.predict(api_name="/guidance_sample")
     with pytest.raises(Exception, match=message):

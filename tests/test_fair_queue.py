@@ -76,3 +76,14 @@ def test_heavy_work_leaves_the_rest_of_the_queue_to_light_events(app_server, mon
     # light events still get in: a frame of the newcomer's default run
     png = newcomer.predict(view="reverse", index=0, api_name="/toy_frame")
     assert png
+
+
+def test_a_request_with_too_few_inputs_is_refused_in_the_labs_words(app_server, caplog):
+    url = app_server.url.rstrip("/") + "/gradio_api/call/toy_train"
+    with caplog.at_level(logging.INFO, logger="diffusion_lab"), httpx.Client(timeout=30) as http:
+        r = http.post(url, json={"data": []})
+    assert r.status_code == 422
+    message = r.json()["detail"][0]["message"]
+    assert message.startswith("This request sent 0 input values; /toy_train takes 10: send every parameter")
+    assert "gradio.components" not in r.text and "object at 0x" not in r.text
+    assert any("refused a request with 0 of 10 inputs" in rec.getMessage() for rec in caplog.records)

@@ -53,3 +53,13 @@ def test_the_ten_line_example_runs_and_prints_what_it_computes():
     assert out.returncode == 0, out.stderr[-2000:]
     printed = out.stdout.strip().splitlines()
     assert len(printed) >= 2, out.stdout                 # run as a script, it says what it computed
+
+
+def test_the_endpoint_table_lists_every_public_endpoint_and_no_other(app_server):
+    documented = set()
+    for line in README.splitlines():
+        if line.startswith("| `/"):
+            documented |= set(re.findall(r"`/(\w+)`", line.split("|")[1]))
+    public = {fn.api_name for fn in app_server.demo.fns.values()
+              if fn.api_name and getattr(fn, "api_visibility", "public") == "public"}
+    assert len(public) > 20 and documented == public, (sorted(public - documented), sorted(documented - public))

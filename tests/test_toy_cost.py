@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client
 
 from diffusion.labs import toy_cost
-from ui.toy import limits as handlers
+from ui.serving import limits as handlers
 
 
 def test_estimates_grow_with_the_work_and_the_largest_fit_fits():

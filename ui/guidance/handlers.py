@@ -17,7 +17,7 @@ from diffusion.toy.labels import LABELLED
 
 from ..serving.jobs import StreamedJob
 from ..serving.priority import in_background
-from ..toy import limits
+from ..serving import limits
 from ..widgets.inputs import choice, number, refusal, user_error
 from ..widgets.scrubber import placeholder_html, scrubber_html
 from .session import DATA_POINTS, DEFAULT_DATA, DEFAULT_RUN, SHARED, Runs, data_label, new_session

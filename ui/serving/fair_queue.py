@@ -17,6 +17,10 @@ races: :data:`HEAVY`):
 arrive (Gradio's own store would stop the queue for everyone) and serves each heavy group's waiting events
 round-robin by client address.
 
+A client address may also open only so many new sessions at once (ui/serving/session_records.py: a burst of 200,
+then 2 a second): each new session costs Gradio a record, and a flood of them would push real visitors' sessions
+out of Gradio's store of 1,000.
+
 Every refusal is logged as one line (not a traceback). Light events (a frame, a redraw, the page-load event) are
 never refused here.
 """
@@ -28,6 +32,7 @@ import logging
 from gradio import route_utils
 
 from ui.serving import queue_guard
+from ui.serving.session_records import NewSessions
 
 __all__ = ["HEAVY", "PER_VISITOR", "HEAVY_SHARE", "install", "visitor_key"]
 
@@ -65,10 +70,26 @@ def install(demo) -> None:
     heavy_cap = max(1, int(HEAVY_SHARE * queue.max_size)) if queue.max_size else None
     admitting = asyncio.Lock()      # check-then-push as one step, so two simultaneous requests cannot both pass
 
+    new_sessions = NewSessions()
+
     async def fair_push(body, request, username):
         if body.fn_index is None:
             return await push(body=body, request=request, username=username)
-        group = route_utils.get_fn(queue.blocks, None, body).concurrency_id
+        holder = getattr(queue.blocks, "state_holder", None)
+        if body.session_hash and holder is not None and body.session_hash not in holder:
+            address = visitor_key(None, request)
+            if not new_sessions.take(address):
+                log.info("refused a new session: too many from one address")
+                return _refusal("Too many new sessions from your address at once: try again in a few seconds.")
+        fn = route_utils.get_fn(queue.blocks, None, body)
+        if body.data is not None and len(body.data) < len(fn.inputs):
+            # refused here, in the lab's words: Gradio's own refusal prints a multi-line message per request
+            # (a flood of them is a flood of the server's log) and names its components' Python reprs
+            log.info("refused a request with %d of %d inputs", len(body.data), len(fn.inputs))
+            return _refusal(f"This request sent {len(body.data)} input values; /{fn.api_name or 'this endpoint'} "
+                            f"takes {len(fn.inputs)}: send every parameter (the API page lists them), or call it "
+                            f"through gradio_client, which fills in the defaults.")
+        group = fn.concurrency_id
         if group not in HEAVY:
             return await push(body=body, request=request, username=username)
         async with admitting:

@@ -26,7 +26,7 @@ from ..widgets import canvas
 from ..widgets.export import gif_file
 from ..widgets.inputs import choice, number, refusal, user_error
 from ..widgets.scrubber import decode_png, placeholder_html, png_file, scrubber_html
-from . import limits
+from ..serving import limits
 from .figures import compare_table, draw_compare, draw_density_paths, loss_frame
 from .session import DEFAULT_DATA, DEFAULT_FIT, DEFAULT_SAMPLING, SHARED, Run, new_session
 from .views import DEFAULT_OVERLAYS, OVERLAYS

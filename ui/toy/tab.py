@@ -15,7 +15,7 @@ from ..widgets.export import export_row
 from ..widgets.inputs import readable_drawings
 from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
-from . import limits
+from ..serving import limits
 from .handlers import (MAX_POINTS, MAX_TRAIN_STEPS, SCRUB_ID, SLIDER_ID, _fit_defaults, check_sample, check_train,
                        flow_vs_diffusion, frame, gif, on_load, sample, set_view, stop, train, use_data, view_1d)
 from .session import DEFAULT_DATA, DEFAULT_SAMPLING, SHARED

@@ -1,13 +1,13 @@
-"""The Toy lab's work limits per request: a training or sampling run is estimated from its settings before it starts
+"""Work limits per request for toy networks (the Toy and Guidance labs): a training or sampling run is estimated from its settings before it starts
 (diffusion.labs.toy_cost, calibrated once per process, never from visitors' runs) and refused over its limit with
 the largest setting that fits; a training run is also stopped at :func:`hard_cap` seconds (the model so far kept)."""
 from __future__ import annotations
 
+import gradio as gr
+
 from diffusion import model_calls, toy
 from diffusion.fidelity import SAMPLES
 from diffusion.labs import toy_cost
-
-import gradio as gr
 
 from ..widgets.inputs import refusal
 
