@@ -85,3 +85,33 @@ def test_empty_event_id_sets_of_forgotten_sessions_are_dropped():
                             pending_messages_per_session={"reading": object()})
     assert queue_guard.forget_finished_sessions(queue) == 1
     assert set(queue.pending_event_ids_session) == {"reading", "busy"}
+
+
+def test_a_free_slot_goes_to_an_address_with_nothing_running_at_dispatch_time():
+    def ev(address, name, group="toy_train"):
+        e = _event(address, name)
+        e.concurrency_id = group
+        return e
+    running = ev("10.0.0.9", "flood-running")
+    waiting = [ev("10.0.0.9", "flood-1"), ev("10.0.0.9", "flood-2"), ev("10.0.0.1", "alice")]
+    group = SimpleNamespace(queue=list(waiting), concurrency_limit=2, current_concurrency=1)
+
+    class FakeQueue:
+        pending_messages_per_session = {}
+        event_ids_to_events = {}
+        event_queue_per_concurrency_id = {"toy_train": group}
+        active_jobs = [[running], None]
+
+        def send_message(self, event, message):
+            pass
+
+        async def push(self, body, request, username):
+            return False, "", "error"
+
+        def get_events(self):                        # Gradio's rule: the first waiting event of a group
+            return [self.event_queue_per_concurrency_id["toy_train"].queue.pop(0)], False, "toy_train"
+
+    queue = FakeQueue()
+    queue_guard.install(queue, {"toy_train": "toy training"})
+    assert queue.get_events()[0][0].name == "alice"      # pushed last, served first: the flood has one running
+    assert queue.get_events()[0][0].name == "flood-1"

@@ -76,11 +76,11 @@ def train(session, objective="v_prediction", steps=None, p_uncond=None, seed=0, 
                   seed=number("seed", seed, 0, 2**31 - 1, integer=True))
     data, total = session.data, kwargs["steps"]
     estimate = limits.refuse_long_training({**kwargs, **{k: d[k] for k in ("hidden", "depth", "batch_size")}}, 2)
-    deadline = time.perf_counter() + limits.hard_cap(estimate)
+    cap = limits.WorkCap(estimate)       # its CPU time, so a run slowed by others is not cut for it
     losses: list[float] = []
     job = StreamedJob(session, lambda: toy.fit(
         data.name, labels=True, callback=lambda step, n, loss: losses.append(float(loss)),
-        stop=lambda: session.stop.is_set() or time.perf_counter() > deadline, n_data=DATA_POINTS, **kwargs),
+        stop=lambda: session.stop.is_set() or cap(), n_data=DATA_POINTS, **kwargs),
         "guidance-train", "A training run is already going in this session: press Stop first.")
     for _ in job.running(POLL_S):
         progress((len(losses), total), desc="training", unit="steps")

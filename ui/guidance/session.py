@@ -6,7 +6,6 @@ runs (with rendered frames) and their sweep. Until they train, it points at :dat
 """
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 
@@ -15,6 +14,7 @@ from diffusion.labs.guidance import GuidanceData, guided_runs, sweep
 
 from ..serving.priority import lower_priority
 from ..serving.session import LabSession, SessionRegistry
+from ..serving.shared import SharedBuild
 from .views import render_runs
 
 SESSIONS = SessionRegistry()
@@ -57,30 +57,15 @@ class GuidanceSession(LabSession):
         self.data = self.model = self.model_data = self.runs = self.sweep = None
 
 
-class SharedGuidance:
+class SharedGuidance(SharedBuild):
     """The start-up Guidance lab: a conditional model of DEFAULT_DATA, its default runs and its sweep."""
 
+    thread_name = "guidance-defaults"
+
     def __init__(self):
-        self.ready = threading.Event()
-        self.error: str | None = None
+        super().__init__()
         self.data = self.model = self.runs = self.sweep = None
         self.model_note = ""
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._build, name="guidance-defaults", daemon=True)
-                self._thread.start()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.start()
-        return self.ready.wait(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _build(self) -> None:
         lower_priority(19)       # the Toy lab's default model (the first screen) trains first; this one after it

@@ -3,6 +3,8 @@
 the largest setting that fits; a training run is also stopped at :func:`hard_cap` seconds (the model so far kept)."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from diffusion import model_calls, toy
@@ -17,6 +19,24 @@ from ..widgets.inputs import refusal
 MAX_TRAIN_S = 120.0
 MAX_SAMPLE_S = 60.0
 HARD_CAP_FACTOR, HARD_CAP_MIN_S, HARD_CAP_MAX_S = 3.0, 30.0, 360.0
+WALL_FACTOR = 4.0   # the wall-clock bound of a run, in multiples of its CPU cap
+
+
+class WorkCap:
+    """A training run's stop rule, asked from inside its own thread: True once the thread has used more CPU than
+    :func:`hard_cap` of the estimate, or the wall clock passed WALL_FACTOR times that. CPU time, not wall time, so a
+    run slowed down by other visitors' work (a busy class, a hostile flood) is not cut short for it."""
+
+    def __init__(self, estimate: float):
+        self.cpu_s, self.wall_s = hard_cap(estimate), WALL_FACTOR * hard_cap(estimate)
+        self._cpu0 = self._wall0 = None
+        self.hit = False
+
+    def __call__(self) -> bool:
+        if self._cpu0 is None:
+            self._cpu0, self._wall0 = time.thread_time(), time.perf_counter()
+        self.hit = (time.thread_time() - self._cpu0 > self.cpu_s or time.perf_counter() - self._wall0 > self.wall_s)
+        return self.hit
 
 
 def hard_cap(estimate: float) -> float:

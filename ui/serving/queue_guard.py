@@ -127,4 +127,21 @@ def install(queue, heavy_groups) -> None:
         return result
 
     queue.push = push_in_fair_order
+
+    get_events = queue.get_events
+
+    def get_events_in_fair_order():
+        """Gradio's pick of the next events, after putting each heavy group that has a free slot in round-robin
+        order with the running counts of now (start_processing calls this holding delete_lock)."""
+        for group in heavy_groups:
+            waiting = queue.event_queue_per_concurrency_id.get(group)
+            if waiting is None or len(waiting.queue) < 2 or (
+                    waiting.concurrency_limit is not None and waiting.current_concurrency >= waiting.concurrency_limit):
+                continue
+            running = collections.Counter(address_of(e) for job in queue.active_jobs if job for e in job
+                                          if e.concurrency_id == group)
+            waiting.queue[:] = fair_order(waiting.queue, running)
+        return get_events()
+
+    queue.get_events = get_events_in_fair_order
     queue._lab_guarded = True

@@ -140,7 +140,7 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
     data = session.data
     total = kwargs["steps"]
     estimate = limits.refuse_long_training(kwargs, data.dim)
-    deadline = time.perf_counter() + limits.hard_cap(estimate)
+    cap = limits.WorkCap(estimate)       # its CPU time, so a run slowed by others is not cut for it
     losses: list[float] = []
 
     def callback(step, total_steps, loss):
@@ -148,7 +148,7 @@ def train(session, schedule=None, num_timesteps=None, objective=None, hidden=Non
 
     # a named data set trains on fresh draws of it (toy.fit's n_data); a drawing on its points
     job = StreamedJob(session, lambda: toy.fit(data.name or data.points, callback=callback,
-                                                 stop=lambda: session.stop.is_set() or time.perf_counter() > deadline,
+                                                 stop=lambda: session.stop.is_set() or cap(),
                                                  **kwargs),
                       "toy-train", "A training run is already going in this session: press Stop first.")
     t0 = time.perf_counter()

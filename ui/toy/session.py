@@ -16,6 +16,7 @@ from diffusion.labs.toy_extras import compare_flow, density_paths
 from diffusion.labs.toy_runs import RunQuality, RunRecord, ToyData, add_exact, record_run
 
 from ..serving.session import LabSession, SessionRegistry
+from ..serving.shared import SharedBuild
 from .figures import compare_table, draw_compare, draw_density_paths
 from .views import DEFAULT_OVERLAYS, render_frames
 
@@ -86,27 +87,19 @@ class ToySession(LabSession):
         self.model = self.run = self.data = self.model_data = self.flow_compare = None
 
 
-class SharedDefault:
+class SharedDefault(SharedBuild):
     """The start-up lab, built once per server in a background thread and shared read-only by every session."""
 
+    thread_name = "toy-defaults"
+
     def __init__(self):
-        self.ready = threading.Event()
-        self.error: str | None = None
+        super().__init__()
         self.data = self.model = self.run = None
         self.model_note = ""
         self.losses: list[float] = []         # the default model's training loss, live while it trains
         self.total_steps = 0
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._extra_lock = threading.Lock()    # one computation of the extra views, shared by everyone
         self._flow = self._oned = None
-
-    def start(self) -> None:
-        """Begin training the default model (idempotent; returns at once)."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._build, name="toy-defaults", daemon=True)
-                self._thread.start()
 
     def flow_compare(self):
         """(figure, table) of diffusion vs flow matching on the default data; computed once, on first need."""
@@ -126,16 +119,6 @@ class SharedDefault:
                 model = toy.fit(DEFAULT_1D, seed=0, **DEFAULT_FIT)
                 self._oned = (data, model, draw_density_paths(density_paths(model, data)))
             return self._oned
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.start()
-        return self.ready.wait(timeout)
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the background thread (the extra views included) to finish, e.g. before the process exits:
-        a daemon thread still inside torch at interpreter shutdown can abort the process."""
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _build(self) -> None:
         try:
