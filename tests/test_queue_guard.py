@@ -115,3 +115,20 @@ def test_a_free_slot_goes_to_an_address_with_nothing_running_at_dispatch_time():
     queue_guard.install(queue, {"toy_train": "toy training"})
     assert queue.get_events()[0][0].name == "alice"      # pushed last, served first: the flood has one running
     assert queue.get_events()[0][0].name == "flood-1"
+
+
+def test_a_job_of_an_address_with_other_heavy_work_in_flight_runs_at_the_lowest_priority(monkeypatch):
+    from ui.serving import fair_queue, priority
+
+    class Request:
+        client = SimpleNamespace(host="10.0.0.9")
+    from gradio.context import LocalContext
+    token = LocalContext.request.set(Request())
+    try:
+        monkeypatch.setattr(fair_queue, "heavy_in_flight", lambda host: {"10.0.0.9": 3}.get(host, 0))
+        assert priority.job_nice() == priority.GREEDY_NICE
+        monkeypatch.setattr(fair_queue, "heavy_in_flight", lambda host: 1)      # only the job itself
+        assert priority.job_nice() == priority.NICE
+    finally:
+        LocalContext.request.reset(token)
+    assert priority.job_nice() == priority.NICE                                # no request: a start-up job

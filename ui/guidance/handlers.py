@@ -94,8 +94,9 @@ def train(session, objective="v_prediction", steps=None, p_uncond=None, seed=0, 
         raise refusal("Training diverged (the loss became NaN/inf): the previous model is kept.")
     session.model, session.model_data = model, data
     session.runs = session.sweep = None
-    session.model_note = (f"your model: {kwargs['objective']} on {data_label(data.name)}, {len(losses)} steps, "
-                          f"p_uncond {kwargs['p_uncond']:g}")
+    stopped = " (stopped early)" if len(losses) < total else ""
+    session.model_note = (f"your model: {kwargs['objective']} on {data_label(data.name)}, {len(losses)} steps"
+                          f"{stopped}, p_uncond {kwargs['p_uncond']:g}")
     choices = _class_choices(data)
     yield (session, gr.update(choices=choices, value=choices[0][1]),
            f"**Done**: {session.model_note}, final loss {losses[-1]:.4f}.")

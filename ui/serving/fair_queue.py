@@ -34,7 +34,7 @@ from gradio import route_utils
 from ui.serving import queue_guard
 from ui.serving.session_records import NewSessions
 
-__all__ = ["HEAVY", "PER_VISITOR", "HEAVY_SHARE", "install", "visitor_key"]
+__all__ = ["HEAVY", "PER_VISITOR", "HEAVY_SHARE", "install", "visitor_key", "heavy_in_flight"]
 
 HEAVY = {"toy_train": "toy training", "toy_sample": "toy sampling run", "image_heavy": "image run",
          "compare_heavy": "race or comparison"}
@@ -58,6 +58,17 @@ def _refusal(message: str):
     rarely meets it: a button's event is not sent again while it is pending."""
     return False, [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": "request"}], \
         "validator_error"
+
+
+_INSTALLED: list = []       # the queue install() guarded (one per process in practice)
+
+
+def heavy_in_flight(address: str) -> int:
+    """How many heavy events (queued or running) the client ``address`` has in the guarded queue now."""
+    if not _INSTALLED:
+        return 0
+    events = list(_INSTALLED[-1].event_ids_to_events.values())
+    return sum(1 for e in events if e.concurrency_id in HEAVY and queue_guard.address_of(e) == address)
 
 
 def install(demo) -> None:
@@ -114,3 +125,4 @@ def install(demo) -> None:
 
     queue.push = fair_push
     queue._lab_fair = True
+    _INSTALLED.append(queue)

@@ -30,7 +30,7 @@ class StreamedJob:
         context = contextvars.copy_context()      # gr.Progress finds its request through context variables
 
         def run():
-            lower_priority()                      # a scrub or a redraw by anyone goes first
+            context.run(lower_priority)           # a scrub or a redraw by anyone goes first (see job_nice)
             try:
                 self._box["result"] = context.run(work)
             except Exception as exc:              # handed to the handler by result()

@@ -18,12 +18,31 @@ import threading
 from typing import Any, Callable
 
 NICE = 10   # CFS weight 110 against 1024 at nice 0: a waiting request gets ~90 % of a CPU within a time slice
+GREEDY_NICE = 19   # weight 15: a job of an address with other heavy work in flight, against 110 for everyone else's
 
 
-def lower_priority(nice: int = NICE) -> bool:
+def job_nice() -> int:
+    """The nice value for a job of the request being served: NICE, or GREEDY_NICE when the request's client address
+    has other heavy work queued or running -- so one machine's flood of runs gets little CPU while anyone else
+    has work, and all of it otherwise (visitors behind one address share alike)."""
+    try:
+        from gradio.context import LocalContext
+        request = LocalContext.request.get(None)
+        host = request.client.host if request is not None and request.client is not None else None
+    except (AttributeError, LookupError, ImportError):
+        host = None
+    if host is None:
+        return NICE
+    from .fair_queue import heavy_in_flight
+    return GREEDY_NICE if heavy_in_flight(host) > 1 else NICE
+
+
+def lower_priority(nice: int | None = None) -> bool:
     """Raise the calling thread's nice value by ``nice`` (lower its priority); True if that was done.
 
-    Call it at the start of a thread that exists for one job (and ends with it)."""
+    Call it at the start of a thread that exists for one job (and ends with it); ``nice`` None: :func:`job_nice`
+    (the thread must run in a copy of the request's context, as in_background and StreamedJob run theirs)."""
+    nice = job_nice() if nice is None else nice
     if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
         return False
     try:
@@ -43,7 +62,7 @@ def in_background(fn: Callable[..., Any], *args, **kwargs) -> Any:
     context = contextvars.copy_context()
 
     def job():
-        lower_priority()
+        context.run(lower_priority)      # in the request's context: job_nice reads its address
         try:
             box["result"] = context.run(fn, *args, **kwargs)
         except BaseException as exc:  # handed to the caller below
@@ -57,4 +76,4 @@ def in_background(fn: Callable[..., Any], *args, **kwargs) -> Any:
     return box["result"]
 
 
-__all__ = ["NICE", "lower_priority", "in_background"]
+__all__ = ["NICE", "GREEDY_NICE", "job_nice", "lower_priority", "in_background"]
