@@ -38,13 +38,13 @@ def test_the_sweep_table_and_its_sentence_agree_with_the_numbers(client):
     md = client.predict(y=0, api_name="/guidance_sweep")
     rows = [line for line in md.splitlines() if re.match(r"\| \d", line)]
     assert [r.split("|")[1].strip() for r in rows] == ["0", "1", "2", "3", "5", "7"]
-    cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows}
-    one, seven = cells["1"], cells["7"]
-    # columns: learned (in, div, off), exact (in, div, off), tilted (in, div, off)
-    assert f"diversity falls from {one[4]} to {seven[4]}" in md or f"diversity rises from {one[4]} to {seven[4]}" in md
-    assert f"in-class probability goes from {one[3]} to {seven[3]}" in md
+    # each cell "learned / exact / tilted", columns in class, diversity, off-centre
+    cells = {r.split("|")[1].strip(): [c.strip().split(" / ") for c in r.split("|")[2:-1]] for r in rows}
+    (in1, div1, off1), (in7, div7, off7) = cells["1"], cells["7"]
+    assert f"diversity falls from {div1[1]} to {div7[1]}" in md or f"diversity rises from {div1[1]} to {div7[1]}" in md
+    assert f"in-class probability goes from {in1[1]} to {in7[1]}" in md
     # the exact guided samples are pushed out of their components at w = 7; the tilted density's are not
-    assert float(seven[5]) > 1.3 > float(seven[8]) and "not what the guided sampler produces" in md
+    assert float(off7[1]) > 1.3 > float(off7[2]) and "not what the guided sampler produces" in md
 
 
 def test_training_a_conditional_model_on_a_word_and_guiding_it(client):

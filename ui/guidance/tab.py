@@ -48,8 +48,7 @@ def build_guidance_tab() -> gr.State:
                     stop_btn = gr.Button("Stop", variant="stop")
                 status = gr.Markdown(elem_id="guidance-status")
         with gr.Column(scale=7):
-            with gr.Accordion("2 · Guide: unconditional, conditional and guided, from one x_T", open=True):
-                gr.Markdown(GUIDE_MD, latex_delimiters=LATEX)
+            with gr.Accordion("2 · Guide: unconditional, conditional and guided, from the same starting noise", open=True):
                 with gr.Row():
                     klass = gr.Dropdown([(f"{k}: {c}", k) for k, c in enumerate(class_names(DEFAULT_DATA))],
                                         value=DEFAULT_RUN["y"], label="Class y", allow_custom_value=True,
@@ -67,6 +66,7 @@ def build_guidance_tab() -> gr.State:
                     play_rev = gr.Button("▶ Play (noise → data)", size="sm")
                     play_fwd = gr.Button("◀ Back to the noise", size="sm")
                 runs_note = gr.Markdown(elem_id="guidance-runs")
+                gr.Markdown(GUIDE_MD, latex_delimiters=LATEX)      # below the pictures: they come first
                 gr.Markdown(EXACT_MD, latex_delimiters=LATEX)
             with gr.Accordion("3 · Sweep w: what guidance does to the distribution", open=True):
                 gr.Markdown(SWEEP_MD, latex_delimiters=LATEX)

@@ -43,19 +43,16 @@ def _f(v) -> str:
 
 
 def sweep_table(rows: list[dict], class_name: str) -> str:
-    """The sweep as a Markdown table: one row per w, learned (and exact and tilted, for a mixture) columns."""
+    """The sweep as a Markdown table: one row per w; each cell "learned / exact / tilted" for a mixture, or the
+    learned model's figure alone."""
     exact = "exact" in rows[0]
-    head = "| w | learned: in class | diversity | off-centre |"
-    rule = "|---:|---:|---:|---:|"
-    if exact:
-        head += " exact guided: in class | diversity | off-centre | tilted density: in class | diversity | off-centre |"
-        rule += "---:|---:|---:|---:|---:|---:|"
-    lines = [f"Class **{class_name}**, {len(rows)} guidance scales from one $x_T$:", "", head, rule]
+    parts = ("learned", "exact", "tilted") if exact else ("learned",)
+    key = " (each cell: learned / exact guided / tilted density)" if exact else " (the learned model)"
+    lines = [f"Class **{class_name}**, {len(rows)} guidance scales from one $x_T${key}:", "",
+             "| w | in class | diversity | off-centre |", "|---:|---:|---:|---:|"]
     for r in rows:
-        cells = [f"{r['w']:g}"] + [_f(r["learned"][k]) for k in ("in_class", "diversity", "off_centre")]
-        if exact:
-            cells += [_f(r[part][k]) for part in ("exact", "tilted") for k in ("in_class", "diversity", "off_centre")]
-        lines.append("| " + " | ".join(cells) + " |")
+        cells = [" / ".join(_f(r[p][k]) for p in parts) for k in ("in_class", "diversity", "off_centre")]
+        lines.append(f"| {r['w']:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
