@@ -35,7 +35,7 @@ def build_toy_tab() -> gr.State:
 
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
     gr.Markdown(INTRO_MD)
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_classes="dl-picture-first"):   # on a phone: the pictures first
         with gr.Column(scale=4, min_width=340):
             with gr.Accordion("1 · Data", open=True):
                 gr.Markdown(DATA_MD, latex_delimiters=LATEX)
@@ -79,7 +79,17 @@ def build_toy_tab() -> gr.State:
                 loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss (smoothed)", height=220,
                                         x_title="step", y_title="loss")
         with gr.Column(scale=7):
-            with gr.Accordion("3 · Sample", open=True):
+            with gr.Accordion("3 · Scrub through the run", open=True):
+                overlays = gr.CheckboxGroup(list(OVERLAYS), value=list(DEFAULT_OVERLAYS), label="Show")
+                scrub = gr.HTML(placeholder_html("The default model is being trained — a few seconds."),
+                                elem_id=SCRUB_ID, js_on_load=None)
+                t_slider = gr.Slider(0, MAX_FRAMES - 1, 0, step=1, elem_id=SLIDER_ID,
+                                     label="Step through the run: 0 = clean data … right end = pure noise")
+                with gr.Row():
+                    play_rev = gr.Button("▶ Play reverse (noise → data)", size="sm")
+                    play_fwd = gr.Button("▶ Play forward (data → noise)", size="sm")
+                gr.Markdown(SCRUB_MD, latex_delimiters=LATEX)
+            with gr.Accordion("4 · Sample: another sampler, step count, spacing or seed", open=True):
                 gr.Markdown(SAMPLE_MD, latex_delimiters=LATEX)
                 with gr.Row():
                     sampler = gr.Dropdown(list(SAMPLERS), value=DEFAULT_SAMPLING["sampler"], label="Sampler",
@@ -92,19 +102,10 @@ def build_toy_tab() -> gr.State:
                                           label="Timestep spacing",
                                           info="which of the T steps a short run visits (diffusion only)")
                     s_seed = gr.Number(DEFAULT_SAMPLING["seed"], precision=0, label="Seed", minimum=0)
-                    s_n = gr.Slider(100, MAX_POINTS, DEFAULT_SAMPLING["n"], step=100, label="Points")
+                    s_n = gr.Slider(100, MAX_POINTS, DEFAULT_SAMPLING["n"], step=100, label="Points",
+                                    min_width=220)      # room for "5000" beside the slider
                     sample_btn = gr.Button("Sample", variant="primary", scale=0, min_width=160)
                 quality_md = gr.Markdown(elem_id="toy-quality")
-            with gr.Accordion("4 · Scrub through the run", open=True):
-                overlays = gr.CheckboxGroup(list(OVERLAYS), value=list(DEFAULT_OVERLAYS), label="Show")
-                scrub = gr.HTML(placeholder_html("The default model is being trained — a few seconds."),
-                                elem_id=SCRUB_ID, js_on_load=None)
-                t_slider = gr.Slider(0, MAX_FRAMES - 1, 0, step=1, elem_id=SLIDER_ID,
-                                     label="Step through the run: 0 = clean data … right end = pure noise")
-                with gr.Row():
-                    play_rev = gr.Button("▶ Play reverse (noise → data)", size="sm")
-                    play_fwd = gr.Button("▶ Play forward (data → noise)", size="sm")
-                gr.Markdown(SCRUB_MD, latex_delimiters=LATEX)
             with gr.Accordion("5 · Diffusion vs flow matching", open=False):
                 gr.Markdown(FLOW_MD, latex_delimiters=LATEX)
                 flow_btn = gr.Button("Compare on my data (trains the other kind of model: a few seconds)")

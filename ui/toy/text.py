@@ -22,7 +22,7 @@ or $x_0$, or $v=\\sqrt{\\bar\\alpha_t}\\,\\epsilon-\\sqrt{1-\\bar\\alpha_t}\\,x_
 path $x_t=(1-t)\\,x_0+t\\,\\epsilon$, $t\\in[0,1]$, and regresses the velocity $v=\\epsilon-x_0$.
 """
 SAMPLE_MD = """
-**3 · Sample.** Start from noise $x_T\\sim\\mathcal N(0,I)$ and step back to $t=0$. DDPM adds fresh noise at every
+**4 · Sample.** Start from noise $x_T\\sim\\mathcal N(0,I)$ and step back to $t=0$. DDPM adds fresh noise at every
 step (a stochastic process); DDIM with $\\eta=0$, Euler, Heun and DPM-Solver++ follow the deterministic
 probability-flow ODE. **Spacing** places a short run's steps: diffusers' three timestep spacings, or **karras**
 (the noise levels themselves spaced, most of them at low noise, where fine detail is decided). **Quality**, two
@@ -31,7 +31,7 @@ data** (recall: the share of the data the samples reach). A blurred word scores 
 model that draws only half the data, the reverse.
 """
 SCRUB_MD = """
-**4 · Scrub.** Left end: clean data ($t=0$); right end: pure noise. **Forward** (blue): the data noised to step $t$
+**3 · Scrub.** Left end: clean data ($t=0$); right end: pure noise. **Forward** (blue): the data noised to step $t$
 with one fixed noise draw, $x_t=\\sqrt{\\bar\\alpha_t}\\,x_0+\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$.
 **Reverse** (red): where the sampler's points were when it reached step $t$ — a good model makes the two clouds
 alike at every $t$. Toggles: **trajectories** (purple) of a few points; the **predicted clean points** (green)

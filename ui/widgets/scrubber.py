@@ -129,6 +129,7 @@ SCRUB_CSS = """
 .dl-frame { display: none; width: 100%; height: auto; image-rendering: auto; }
 .dl-frame.dl-on { display: block; }
 .dl-note { margin-top: 4px; opacity: 0.8; }
+@media (max-width: 720px) { .dl-picture-first { flex-direction: column-reverse !important; } }  /* phone: pictures on top */
 .dl-empty { padding: 2em; text-align: center; opacity: 0.7; border: 1px dashed #bbb; border-radius: 8px; }
 """
 
