@@ -22,7 +22,7 @@ then 2 a second): each new session costs Gradio a record, and a flood of them wo
 out of Gradio's store of 1,000.
 
 Every refusal is logged as one line (not a traceback). Light events (a frame, a redraw, the page-load event) are
-never refused here.
+refused here only for a new session over its address's allowance or a request that lacks inputs.
 """
 from __future__ import annotations
 
@@ -119,6 +119,16 @@ def install(demo) -> None:
                      queue.max_size)
             return _refusal(f"The lab is busy ({len(pending)} runs waiting): try again in a minute.")
         ok, event_id, state = await push(body=body, request=request, username=username)
+        fn = route_utils.get_fn(queue.blocks, None, body)
+        if not ok and state == "error" and fn.validator is not None:
+            # the work-limit validator could not even read the inputs (a word for a number): admit the event
+            # without it, so Gradio's own preprocessing refuses it with the message naming that input, as it
+            # would with no validator (other heavy pushes wait on `admitting`; push reads fn.validator first)
+            validator, fn.validator = fn.validator, None
+            try:
+                ok, event_id, state = await push(body=body, request=request, username=username)
+            finally:
+                fn.validator = validator
         if ok and isinstance(event_id, str) and event_id in queue.event_ids_to_events:
             queue.event_ids_to_events[event_id].lab_visitor = key
         return ok, event_id, state
