@@ -21,7 +21,7 @@ mixtures).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -51,6 +51,13 @@ class GuidanceData:
     labels: torch.Tensor
     class_names: list[str]
     mixture: GaussianMixture | None
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)   # per-class reference figures
+
+    def memo(self, key, compute):
+        """``compute()``, worked out once per key for this data (the reference figures every sample is divided by)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     @classmethod
     def from_name(cls, name: str, n: int = 8000, seed: int = 0) -> "GuidanceData":
@@ -75,8 +82,8 @@ class GuidanceData:
         yardstick has no sampling error to speak of), else the data's own points of that class."""
         if self.mixture is None:
             return self.of_class(y).double()
-        return self.mixture.sub_mixture(y).sample(REFERENCE, torch.Generator().manual_seed(REFERENCE_SEED),
-                                                  torch.float64)
+        return self.memo(("reference", y), lambda: self.mixture.sub_mixture(y).sample(
+            REFERENCE, torch.Generator().manual_seed(REFERENCE_SEED), torch.float64))
 
     def bounds(self) -> tuple[float, float, float, float]:
         return bounds_2d(self.points.numpy(), pad=0.25)
@@ -202,7 +209,8 @@ def _mean_pairwise(x: torch.Tensor) -> float:
 
 def diversity(x, data: GuidanceData, y: int) -> float:
     """Mean distance between two samples over that of the class's own data points (1: as varied as the class)."""
-    return _mean_pairwise(torch.as_tensor(x, dtype=torch.float64)) / _mean_pairwise(data.reference(y))
+    own = data.memo(("pairwise", y), lambda: _mean_pairwise(data.reference(y)))
+    return _mean_pairwise(torch.as_tensor(x, dtype=torch.float64)) / own
 
 
 def off_centre(x, data: GuidanceData, y: int) -> float | None:
@@ -210,12 +218,12 @@ def off_centre(x, data: GuidanceData, y: int) -> float | None:
     1: as the class; above 1: pushed out of its components)."""
     if data.mixture is None:
         return None
-    sub = data.mixture.sub_mixture(y)
-    ref = data.reference(y)
+    means = data.mixture.sub_mixture(y).means
 
     def spread(p):
-        return float(torch.cdist(p, sub.means).min(1).values.mean())
-    return spread(torch.as_tensor(x, dtype=torch.float64)) / spread(ref)
+        return float(torch.cdist(p, means).min(1).values.mean())
+    own = data.memo(("spread", y), lambda: spread(data.reference(y)))
+    return spread(torch.as_tensor(x, dtype=torch.float64)) / own
 
 
 def describe(x, data: GuidanceData, y: int) -> dict:

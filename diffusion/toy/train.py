@@ -147,8 +147,9 @@ def fit(data, seed: int = 0, *, callback=None, stop=None, labels=None, class_nam
             raise ValueError("for a data set name pass labels=True (its points come with their classes); an array "
                              "of labels goes with an array of points")
         from .labels import labelled_dataset
-        name, dim = data, 2
+        name = data
         x, y_data, class_names = labelled_dataset(data, s["n_data"], seed=int(seed))
+        dim = x.shape[1]
     elif isinstance(data, str):
         name, dim = data, dataset_dim(data)
         x = make_dataset(name, s["n_data"], seed=int(seed))

@@ -7,7 +7,6 @@ Every action is a named API endpoint with defaults (``/guidance_data``, ``/guida
 from __future__ import annotations
 
 import math
-import time
 
 import gradio as gr
 
@@ -194,6 +193,6 @@ def on_load():
         SHARED.wait()
     session = new_session()
     choices = _class_choices(session.model_data)
-    yield (session, data_picture(session.data), legend_html(session.data),
+    yield (session, SHARED.picture, legend_html(session.data),        # a new session shows the shared data
            gr.update(choices=choices, value=session.runs.settings["y"]), f"Ready — {session.model_note}.",
            _scrub_html(session), _slider(session), _runs_note(session), _sweep_md(session))

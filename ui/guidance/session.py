@@ -15,7 +15,7 @@ from diffusion.labs.guidance import GuidanceData, guided_runs, sweep
 from ..serving.priority import lower_priority
 from ..serving.session import LabSession, SessionRegistry
 from ..serving.shared import SharedBuild
-from .views import render_runs
+from .views import data_picture, render_runs
 
 SESSIONS = SessionRegistry()
 
@@ -64,7 +64,7 @@ class SharedGuidance(SharedBuild):
 
     def __init__(self):
         super().__init__()
-        self.data = self.model = self.runs = self.sweep = None
+        self.data = self.model = self.runs = self.sweep = self.picture = None
         self.model_note = ""
 
     def _build(self) -> None:
@@ -76,6 +76,7 @@ class SharedGuidance(SharedBuild):
             runs = guided_runs(model, data, DEFAULT_RUN["y"], DEFAULT_RUN["w"], n=DEFAULT_RUN["n"],
                                seed=DEFAULT_RUN["seed"])
             self.data, self.model = data, model
+            self.picture = data_picture(data)        # drawn once: every page load shows it
             self.runs = Runs(runs, data, DEFAULT_RUN)
             self.sweep = (DEFAULT_RUN["y"], sweep(model, data, DEFAULT_RUN["y"]))
             self.model_note = (f"default model: {data_label(DEFAULT_DATA)}, {len(model.losses)} steps, trained once at "

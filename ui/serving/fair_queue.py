@@ -104,9 +104,10 @@ def install(demo) -> None:
         if group not in HEAVY:
             return await push(body=body, request=request, username=username)
         async with admitting:
-            return await _admit(body, request, username, group)
+            return await _admit(body, request, username, fn)
 
-    async def _admit(body, request, username, group):
+    async def _admit(body, request, username, fn):
+        group = fn.concurrency_id
         key = visitor_key(body.session_hash, request)
         pending = [e for e in list(queue.event_ids_to_events.values()) if e.concurrency_id in HEAVY]
         mine = sum(1 for e in pending if e.concurrency_id == group and getattr(e, "lab_visitor", None) == key)
@@ -119,7 +120,6 @@ def install(demo) -> None:
                      queue.max_size)
             return _refusal(f"The lab is busy ({len(pending)} runs waiting): try again in a minute.")
         ok, event_id, state = await push(body=body, request=request, username=username)
-        fn = route_utils.get_fn(queue.blocks, None, body)
         if not ok and state == "error" and fn.validator is not None:
             # the work-limit validator could not even read the inputs (a word for a number): admit the event
             # without it, so Gradio's own preprocessing refuses it with the message naming that input, as it
