@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["Schedule", "make_schedule", "SCHEDULES", "linear_betas", "scaled_linear_betas", "cosine_betas",
+__all__ = ["Schedule", "make_schedule", "truncated", "SCHEDULES", "linear_betas", "scaled_linear_betas", "cosine_betas",
            "sigmoid_betas", "zero_terminal_snr_betas", "sigma_from_alpha_bar", "alpha_bar_from_sigma"]
 
 # sigma <-> alpha_bar, the two views of one noise level (the package docstring): every conversion goes through these.
@@ -184,6 +184,15 @@ class Schedule:
     def __repr__(self):
         return (f"Schedule(name={self.name!r}, num_timesteps={self.num_timesteps}, "
                 f"alpha_bar_last={self.alphas_cumprod[-1].item():.3g})")
+
+
+def truncated(schedule: Schedule, t_start: int) -> Schedule:
+    """The schedule's first ``t_start + 1`` steps: the same alpha_bar_t for t <= t_start, so a sampler run on it
+    with "trailing" spacing starts exactly at x_{t_start} (noise-and-restore, denoising a noisy picture)."""
+    T = schedule.num_timesteps
+    if isinstance(t_start, bool) or not isinstance(t_start, int) or not 0 <= t_start <= T - 1:
+        raise ValueError(f"the starting timestep must be a whole number in [0, {T - 1}], got {t_start!r}")
+    return Schedule.from_betas(schedule.betas[: t_start + 1], name=f"{schedule.name}[:{t_start + 1}]")
 
 
 def make_schedule(name: str, num_timesteps: int = 1000, *, rescale_zero_terminal_snr: bool = False,

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..editing import DENOISE_SAMPLERS
 from ..forward import q_sample
 from ..hub import ImageModel
 from ..images import tensor_to_uint8
 from ..parameterization import to_x0_eps
 from ..samplers import SAMPLERS, Step, model_calls, sample, seeded_noise
-from ..schedules import Schedule
+from ..schedules import Schedule, truncated as truncated_schedule
 from .runner import MAX_FRAMES, Watch, keep_indices
 
 __all__ = ["ImageRun", "RunTooLong", "MAX_BATCH", "MAX_RUN_SECONDS", "SDEDIT_SAMPLERS", "initial_noise",
@@ -34,7 +35,7 @@ HARD_STOP_FACTOR = 2.0         # a run still going after this x its limit (a bus
 MAX_RECORD_BYTES = 96 * 2**20   # and never more than this many bytes of frames per run (by default)
 NOISE_RANGE = 3.0              # predicted noise is shown on [-3, 3] (a standard normal's +-3 sigma)
 # samplers that start exactly at x_t in the VP scale on a truncated schedule (see sdedit)
-SDEDIT_SAMPLERS = ("ddim", "ddpm", "dpmpp_2m", "pc")
+SDEDIT_SAMPLERS = DENOISE_SAMPLERS
 
 
 class RunTooLong(ValueError):
@@ -253,7 +254,7 @@ def sdedit(model: ImageModel, x0: torch.Tensor, t_start: int, seed: int = 0, sam
     estimate = check_run(model, sampler, num_steps, 1, limit_s)
     noise, generator = seeded_noise(x0.shape, seed, model.unet.dtype)
     x_start = q_sample(model.schedule, x0.to(noise.dtype), t_start, noise)           # DDPM eq. 4 at t0
-    truncated = Schedule.from_betas(model.schedule.betas[: t_start + 1], name=f"{model.schedule.name}[:{t_start + 1}]")
+    truncated = truncated_schedule(model.schedule, t_start)
     rec = _Frames(num_steps, max_frames, max_bytes, x_start, on_step, should_stop,
                   time.monotonic() + max(HARD_STOP_FACTOR * limit_s, 3 * estimate))
     start = time.perf_counter()

@@ -41,10 +41,18 @@ def ddim(model, schedule, x, num_steps, generator=None, *, timestep_spacing="lea
         t_prev = t - T // num_steps
         ab_t, ab_prev = alpha_bar_or_one(schedule, t), alpha_bar_or_one(schedule, t_prev)  # set_alpha_to_one: ab_-1 = 1
         x0_pred, eps = model(x, t, ab_t)
-        var = (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)            # DDIM eq. 16 with eta = 1
-        sigma = eta * var**0.5
-        x_next = ab_prev**0.5 * x0_pred + (1 - ab_prev - sigma**2) ** 0.5 * eps  # DDIM eq. 12
-        if eta > 0:
-            x_next = x_next + sigma * randn(x, generator)                  # eq. 12, last term
-        x = x_next
+        x = ddim_step(x0_pred, eps, ab_t, ab_prev, eta, generator)
         yield t, x
+
+
+def ddim_step(x0_pred, eps, ab_t: float, ab_prev: float, eta: float, generator=None):
+    """One DDIM step from alpha_bar ab_t to ab_prev given the model's (x0_pred, eps) (Song et al. 2021, eq. 12).
+
+    eta = 0: deterministic; eta = 1: the variance of DDPM's posterior, beta~ (eq. 16), so the step is DDPM's
+    ancestral step (Ho et al. 2020, eq. 7) written through eps."""
+    var = (1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)                # DDIM eq. 16 with eta = 1
+    sigma = eta * var**0.5
+    x_next = ab_prev**0.5 * x0_pred + (1 - ab_prev - sigma**2) ** 0.5 * eps  # DDIM eq. 12
+    if eta > 0:
+        x_next = x_next + sigma * randn(x0_pred, generator)                # eq. 12, last term
+    return x_next

@@ -70,12 +70,19 @@ class Recorder:
         self.first = None                 # (t, a, s, x_t, x0_pred, eps_pred, extra) of the step's first call
 
     def add(self, t, a, s, x_t, x0, eps, extra=None) -> None:
+        # detached: a method that differentiates through the model (DPS) must not keep every step's graph alive
+        x_t, x0, eps = x_t.detach(), x0.detach(), eps.detach()
         self.nfe += 1
         self.last_x0 = x0
         if self.x0_preds is not None:
             self.x0_preds.append(x0)
         if self.first is None:
             self.first = (float(t), float(a), float(s), x_t, x0, eps, extra or {})
+
+    def note(self, **extra) -> None:
+        """Add to the current step's record (``Step.extra``): what a method does besides the model call."""
+        if self.first is not None:
+            self.first[6].update(extra)
 
 
 class Denoiser(Recorder):
