@@ -33,6 +33,7 @@ def build_demo() -> gr.Blocks:
     from ui.serving.lifecycle import limit_malloc_arenas
     limit_malloc_arenas(2)   # before any worker thread: freed session memory goes back to the system
     from ui.compare.tab import build_compare_tab
+    from ui.edit.tab import build_edit_tab
     from ui.guidance.tab import build_guidance_tab
     from ui.image.tab import build_image_tab
     from ui.toy.tab import build_toy_tab
@@ -53,6 +54,8 @@ def build_demo() -> gr.Blocks:
                 build_image_tab()
             with gr.Tab("Guidance lab", id="guidance"):
                 build_guidance_tab()
+            with gr.Tab("Edit lab", id="edit"):
+                build_edit_tab()
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(toy_state=toy_state)
     from ui.serving.lifecycle import release_closed_sessions

@@ -47,12 +47,16 @@ def app_server():
     assert toy_session.SHARED.error is None, toy_session.SHARED.error
     assert guidance_session.SHARED.wait(timeout=900), "the guidance lab's default model did not finish training"
     assert guidance_session.SHARED.error is None, guidance_session.SHARED.error
+    from ui.edit import session as edit_session
+    assert edit_session.SHARED.wait(timeout=900), "the edit lab's default runs did not finish"
+    assert edit_session.SHARED.error is None, edit_session.SHARED.error
     try:
         yield SimpleNamespace(url=url, demo=demo)
     finally:
         demo.close()
         toy_session.SHARED.join(timeout=600)
         guidance_session.SHARED.join(timeout=600)
+        edit_session.SHARED.join(timeout=600)
 
 
 @pytest.fixture

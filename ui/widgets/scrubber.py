@@ -40,18 +40,20 @@ def png_file(png: bytes, name: str = "frame.png") -> str:
 
 
 def scrubber_html(elem_id: str, views: Sequence[tuple[str, Sequence[bytes]]], labels: Sequence[str],
-                  index: int = 0, note: str = "") -> str:
+                  index: int = 0, note: str = "", wide: bool = False) -> str:
     """Panels side by side, each a stack of frames of which only frame ``index`` is visible.
 
     ``views``: (title, [png bytes per frame]) per panel (the title is the frames' alt text; frames carry their own
-    captions); every view has len(labels) frames.
+    captions); every view has len(labels) frames. ``wide``: one panel as wide as the column, any aspect ratio
+    (a strip of pictures) instead of square panels of at most 400 px.
     """
     n = len(labels)
     for title, frames in views:
         if len(frames) != n:
             raise ValueError(f"view {title!r} has {len(frames)} frames but there are {n} labels")
     index = min(max(int(index), 0), n - 1)
-    parts = [f'<div class="dl-scrub" id="{elem_id}-frames" data-n="{n}" data-index="{index}">',
+    parts = [f'<div class="dl-scrub{" dl-wide" if wide else ""}" id="{elem_id}-frames" data-n="{n}" '
+             f'data-index="{index}">',
              '<div class="dl-panels">']
     for title, frames in views:
         parts.append('<figure class="dl-panel"><div class="dl-stack">')
@@ -128,6 +130,8 @@ SCRUB_CSS = """
 .dl-stack { position: relative; width: 100%; aspect-ratio: 1 / 1; }
 .dl-frame { display: none; width: 100%; height: auto; image-rendering: auto; }
 .dl-frame.dl-on { display: block; }
+.dl-wide .dl-panel { max-width: none; flex-basis: 100%; }
+.dl-wide .dl-stack { aspect-ratio: auto; }
 .dl-note { margin-top: 4px; opacity: 0.8; }
 @media (max-width: 720px) { .dl-picture-first { flex-direction: column-reverse !important; } }  /* phone: pictures on top */
 .dl-empty { padding: 2em; text-align: center; opacity: 0.7; border: 1px dashed #bbb; border-radius: 8px; }
