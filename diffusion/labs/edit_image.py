@@ -100,7 +100,8 @@ def image_edit(model: ImageModel, x0: torch.Tensor, task: str, method: str, *, n
                max_bytes: int = MAX_RECORD_BYTES):
     """Edit the pictures x0 [B, C, H, W] (in [-1, 1]) with ``method`` of ``task``; an ImageRun whose ``extra``
     holds ``original`` and ``observed`` (what the method saw: the masked picture with the unknown part grey, the
-    low-resolution picture blown up, or the noisy picture). ``observed`` (denoise): an already noisy picture to
+    low-resolution picture blown up, or the noisy picture), and the figures ``rms`` (to the originals),
+    ``sharpness`` and ``sharpness_original`` (:func:`l2`, :func:`sharpness`). ``observed`` (denoise): an already noisy picture to
     clean instead of adding noise to x0 (the visitor states ``noise_std``)."""
     if task not in TASKS:
         raise ValueError(f"unknown editing task {task!r}; choose one of {list(TASKS)}")
@@ -153,6 +154,8 @@ def image_edit(model: ImageModel, x0: torch.Tensor, task: str, method: str, *, n
         shown = torch.where(op.known, y, torch.zeros((), dtype=y.dtype))      # the unknown part mid-grey
     extra = {"original": tensor_to_uint8(x0), "observed": tensor_to_uint8(shown.clamp(-1, 1))}
     run = _finish(rec, traj, model, settings, seconds, total, extra)
+    result = torch.from_numpy(run.final_float).clamp(-1, 1)
+    run.extra.update(rms=l2(result, x0.float()), sharpness=sharpness(result), sharpness_original=sharpness(x0.float()))
     if task == "inpaint":
         run.extra["known"] = op.known[0].numpy().copy()
     return run

@@ -50,4 +50,7 @@ def image_summary(run) -> str:
             f"{20 // s['factor']} × {20 // s['factor']}", "denoise": f"denoising at noise std {s['noise_std']:g}"}
     line = (f"**{what[s['task']]}**, method **{s['method']}**: {run.nfe} network calls on {run.batch} digit(s) in "
             f"{run.seconds:.1f} s.")
-    return line + (f" {run.note}" if run.note else "")
+    e = run.extra
+    figures = (f" RMS distance to the originals **{e['rms']:.3f}** (per pixel, on [-1, 1]); sharpness (mean "
+               f"gradient) **{e['sharpness']:.3f}**, the originals' {e['sharpness_original']:.3f}.")
+    return line + figures + (f" {run.note}" if run.note else "")
