@@ -27,13 +27,16 @@ from digit_classifier import load_data, sample_quality, train_classifier  # noqa
 
 
 @torch.no_grad()
-def guided_digits(model, digit: int, w: float, n: int, steps: int, seed: int) -> torch.Tensor:
-    """n samples of ``digit`` at guidance scale w (w = 0: unconditional), seeded, in [-1, 1]."""
+def guided_digits(model, digit: int, w: float, n: int, steps: int, seed: int, clip: bool | None = None) -> torch.Tensor:
+    """n samples of ``digit`` at guidance scale w (w = 0: unconditional), seeded, in [-1, 1]; ``clip`` None: the
+    checkpoint's x0 clipping, else on/off."""
     from diffusion import sample
     from diffusion.labs.image_runs import initial_noise
 
     x_T, generator = initial_noise(model, n, seed)
     options = model.sampler_options("ddim")
+    if clip is not None:
+        options["clip_sample"] = clip
     traj = sample(model, model.schedule, x_T, "ddim", steps, generator, y=digit, guidance_scale=w, record=False,
                   **options)
     return traj.x0.clamp(-1, 1)
@@ -55,6 +58,9 @@ def main(argv=None):
     p.add_argument("--scales", default="0,1,3,7")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip", choices=["checkpoint", "on", "off"], default="checkpoint",
+                   help="x0 clipping in DDIM (checkpoint: its scheduler_config's; with guidance, clipping x0 while "
+                        "keeping the guided eps throws DDIM off: see TRAINING.md)")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
@@ -67,12 +73,14 @@ def main(argv=None):
     judge = train_classifier(data, seed=0)
     t_judge = time.perf_counter() - t0
     out = {"model": str(args.model), "sampler": "ddim", "steps": args.steps, "per_digit": args.per_digit,
+           "clip": args.clip,
            "classifier_s": round(t_judge, 1), "scales": {}}
     for w in (float(s) for s in args.scales.split(",")):
         t1 = time.perf_counter()
         hits, spread, everything = [], [], []
         for d in range(10):
-            x = guided_digits(model, d, w, args.per_digit, args.steps, args.seed + d)
+            x = guided_digits(model, d, w, args.per_digit, args.steps, args.seed + d,
+                              None if args.clip == "checkpoint" else args.clip == "on")
             verdict = judge.judge(x)
             hits.append(float((verdict["confident"] & (verdict["label"] == d)).float().mean()))
             spread.append(diversity(judge.features_and_probs(x)[0]))

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from gradio_client import handle_file
+
 from api_helpers import assert_endpoints_have_defaults, drawing_value
 from ui.edit import session as edit_session
 
@@ -106,3 +108,18 @@ def test_the_shared_default_digit_edit_kept_the_known_pixels():
     original = run.extra["original"][:, 0] if run.extra["original"].ndim == 4 else run.extra["original"]
     assert known[:, : known.shape[1] // 2].all() and not known[:, known.shape[1] // 2:].any()
     assert np.array_equal(run.final[:, known], original[:, known])             # RePaint keeps them exactly
+
+
+def test_denoising_a_visitors_own_noisy_picture(client, tmp_path):
+    from ui.edit.views import EXAMPLES
+    digit = np.asarray(Image.open(EXAMPLES / "mnist_3.png").convert("L"), dtype=np.float64)
+    noisy = np.clip(digit + 60 * np.random.default_rng(0).standard_normal(digit.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "noisy.png"
+    Image.fromarray(noisy).save(path)
+    _, _, md = client.predict(task="denoise", method="denoise", noise_std=0.5, upload=handle_file(str(path)),
+                              api_name="/edit_image")
+    assert "on 1 digit(s)" in md and "RMS distance to your noisy picture" in md
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    with pytest.raises(Exception, match="That upload cannot be used"):
+        client.predict(task="denoise", method="tweedie", upload=handle_file(str(bad)), api_name="/edit_image")

@@ -91,3 +91,16 @@ def test_the_shared_default_is_the_exact_answer_where_it_should_be():
     exact = shared.runs.runs["exact guided"]
     d = describe(exact.x0, data, 0)
     assert d["in_class"] > 0.99                        # the exact model at w = 3 lands in class 0 only
+
+
+def test_guided_digits_and_the_digits_by_guidance_grid(client):
+    html, _, md = client.predict(digit=7, w=3.0, batch=2, api_name="/guidance_digits")
+    assert "**2 samples of digit 7 at w = 3**" in md and "no x̂₀ clipping" in md
+    assert 'class="dl-scrub dl-wide"' in html and html.count('class="dl-frame') == 51      # DDIM 50: 51 states
+    picture, md = client.predict(seed=1, api_name="/guidance_grid")
+    from PIL import Image
+    im = Image.open(picture)
+    assert im.size[1] > 10 * 100                              # ten rows of digits under the w header
+    assert "Each row starts from **one x_T**" in md
+    with pytest.raises(Exception, match=r"Value 12 is greater than maximum value 9"):
+        client.predict(digit=12, api_name="/guidance_digits")

@@ -16,11 +16,11 @@ Every refusal is a :class:`HubError` whose message names the id and the reason, 
 """
 from .config import (DDPM_LIKE_SCHEDULERS, MAX_CONFIG_BYTES, HubError, check_configs, schedule_from_config,
                      validate_repo_id)
-from .loading import (BUNDLED_DIR, BUNDLED_ID, CACHE_SIZE, HUB_TIMEOUT_S, MAX_DOWNLOAD_BYTES, SUGGESTED_IDS,
+from .loading import (BUNDLED_COND_DIR, BUNDLED_COND_ID, BUNDLED_DIR, BUNDLED_ID, CACHE_SIZE, HUB_TIMEOUT_S, MAX_DOWNLOAD_BYTES, SUGGESTED_IDS,
                       clear_cache, load_folder, load_model, peek, resolve_name)
 from .model import ImageModel, measure_call_cost
 
 __all__ = ["ImageModel", "HubError", "load_model", "peek", "clear_cache", "load_folder", "resolve_name",
-           "validate_repo_id", "check_configs", "schedule_from_config", "measure_call_cost", "BUNDLED_ID",
+           "validate_repo_id", "check_configs", "schedule_from_config", "measure_call_cost", "BUNDLED_ID", "BUNDLED_COND_ID", "BUNDLED_COND_DIR",
            "BUNDLED_DIR", "SUGGESTED_IDS", "MAX_DOWNLOAD_BYTES", "HUB_TIMEOUT_S", "CACHE_SIZE", "DDPM_LIKE_SCHEDULERS",
            "MAX_CONFIG_BYTES"]

@@ -16,6 +16,9 @@ from .model import ImageModel, measure_call_cost
 
 BUNDLED_ID = "mnist-ddpm (bundled)"
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "mnist-ddpm"
+# the class-conditional model: labels 0-9 the digits, label 10 "no label" (classifier-free guidance)
+BUNDLED_COND_ID = "mnist-ddpm-cond (bundled)"
+BUNDLED_COND_DIR = BUNDLED_DIR.parent / "mnist-ddpm-cond"
 # Public diffusers UNet2DModel DDPM checkpoints with safetensors weights (checked on the Hub):
 SUGGESTED_IDS = (
     "google/ddpm-cifar10-32",                        # Ho et al. 2020, CIFAR-10 32x32 RGB, 143 MB
@@ -24,11 +27,12 @@ SUGGESTED_IDS = (
 )
 MAX_DOWNLOAD_BYTES = 400 * 2**20  # checked from the Hub's metadata before any download, and again on disk
 HUB_TIMEOUT_S = 5.0               # for the metadata call: an unreachable Hub is reported within seconds
-CACHE_SIZE = 2                    # loaded models kept per server process, shared read-only by all sessions
+CACHE_SIZE = 3                    # loaded models kept per server process, shared read-only by all sessions
 
 
 def resolve_name(name) -> str:
-    """The canonical name: the bundled model for None / '' / 'bundled' / BUNDLED_ID, else a checked Hub id."""
+    """The canonical name: the bundled model for None / '' / 'bundled' / BUNDLED_ID, the bundled conditional model
+    for 'mnist-ddpm-cond' / BUNDLED_COND_ID, else a checked Hub id."""
     if name is None:
         return BUNDLED_ID
     if not isinstance(name, str):
@@ -36,6 +40,8 @@ def resolve_name(name) -> str:
     name = name.strip()
     if name in ("", "bundled", BUNDLED_ID, "mnist-ddpm"):
         return BUNDLED_ID
+    if name in (BUNDLED_COND_ID, "mnist-ddpm-cond"):
+        return BUNDLED_COND_ID
     if name.startswith(("https://huggingface.co/", "huggingface.co/")):
         name = name.split("huggingface.co/", 1)[1].strip("/")
     return validate_repo_id(name)
@@ -63,11 +69,12 @@ def load_model(name=None, measure: bool = True) -> ImageModel:
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        if key == BUNDLED_ID:
-            if not (BUNDLED_DIR / "config.json").is_file() and not (BUNDLED_DIR / "unet" / "config.json").is_file():
-                raise HubError(f"the bundled model is missing (no checkpoint in {BUNDLED_DIR.name}/); "
+        if key in (BUNDLED_ID, BUNDLED_COND_ID):
+            folder = BUNDLED_DIR if key == BUNDLED_ID else BUNDLED_COND_DIR
+            if not (folder / "config.json").is_file() and not (folder / "unet" / "config.json").is_file():
+                raise HubError(f"the bundled model is missing (no checkpoint in {folder.name}/); "
                                f"enter a Hub id instead")
-            model = load_folder(BUNDLED_DIR, model_id=BUNDLED_ID, measure=measure)
+            model = load_folder(folder, model_id=key, measure=measure)
         else:
             try:
                 model = _load_from_hub(key, measure=measure)

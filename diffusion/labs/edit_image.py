@@ -148,7 +148,8 @@ def image_edit(model: ImageModel, x0: torch.Tensor, task: str, method: str, *, n
                         callback=rec, record=False, **clip, **opts)
     seconds = time.perf_counter() - start
     settings = dict(view="edit", task=task, method=method, num_steps=num_steps, seed=seed, batch=len(x0),
-                    mask=mask if isinstance(mask, str) else "drawn", factor=factor, noise_std=sigma)
+                    mask=mask if isinstance(mask, str) else "drawn", factor=factor, noise_std=sigma,
+                    observed_given=observed is not None)
     shown = op.pinv(y) if task == "superres" else y
     if task == "inpaint":
         shown = torch.where(op.known, y, torch.zeros((), dtype=y.dtype))      # the unknown part mid-grey

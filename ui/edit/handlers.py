@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 import numpy as np
+import torch
 
 from diffusion import hub
+from diffusion.images import fit_image, uint8_to_tensor
 from diffusion.labs.edit_image import MASKS, METHODS_FOR as IMAGE_METHODS, SR_FACTORS, TASKS, image_edit
 from diffusion.labs.edit_toy import METHODS_FOR as TOY_METHODS, OBSERVATIONS, observe, toy_edits
 from diffusion.labs.image_runs import RunTooLong
@@ -14,6 +16,7 @@ from diffusion.toy.data import ink_mask
 
 from ..serving.priority import in_background
 from ..widgets.inputs import choice, number, refusal, user_error
+from ..widgets.pictures import picture
 from ..widgets.scrubber import scrubber_html
 from .session import DEFAULT_IMAGE, DEFAULT_TOY, ImageResult, ToyResult, new_session
 from .text import image_summary, toy_table
@@ -87,10 +90,18 @@ def _drawn_mask(drawing) -> np.ndarray:
     return ~unknown
 
 
+def _noisy_upload(upload, invert: bool, size) -> torch.Tensor:
+    """A visitor's own noisy picture as one grey [1, 1, H, W] image in [-1, 1] (the Image lab's upload checks)."""
+    im, _ = picture(None, upload)
+    a = np.asarray(fit_image(im, size, 1), dtype=np.uint8)
+    return uint8_to_tensor(255 - a if invert else a)
+
+
 def edit_image(session, task=DEFAULT_IMAGE["task"], method=DEFAULT_IMAGE["method"], mask=DEFAULT_IMAGE["mask"],
                drawing=None, factor=2, noise_std=0.5, steps=DEFAULT_IMAGE["steps"], seed=DEFAULT_IMAGE["seed"],
-               dps_step=2.0, resample=5, progress=gr.Progress()):
-    """/edit_image: inpaint, super-resolve or denoise the six example digits with the bundled model."""
+               dps_step=2.0, resample=5, upload=None, invert=False, progress=gr.Progress()):
+    """/edit_image: inpaint, super-resolve or denoise the six example digits with the bundled model; denoising
+    takes a visitor's own noisy picture instead (``upload``, with the noise std it assumes)."""
     session = _session(session)
     task = choice("task", task, list(TASKS))
     method = choice(f"method for {task}", method, list(IMAGE_METHODS[task]))
@@ -106,12 +117,15 @@ def edit_image(session, task=DEFAULT_IMAGE["task"], method=DEFAULT_IMAGE["method
     else:
         kwargs["noise_std"] = number("noise std", noise_std, 0.05, 2.0)
     model = hub.load_model(hub.BUNDLED_ID)
+    digits = example_digits(model.sample_size)
+    if upload and task == "denoise":
+        digits = kwargs["observed"] = _noisy_upload(upload, bool(invert), model.sample_size)
     session.stop.clear()
 
     def on_step(done, total):
         progress((done, total), desc=f"{method}: step {done}/{total}")
     try:
-        run = in_background(image_edit, model, example_digits(model.sample_size), task, method, on_step=on_step,
+        run = in_background(image_edit, model, digits, task, method, on_step=on_step,
                             should_stop=session.stop.is_set, **kwargs)
     except RunTooLong as exc:
         raise refusal(str(exc)) from None

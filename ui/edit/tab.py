@@ -82,7 +82,11 @@ def build_edit_tab() -> gr.State:
                     brush=gr.Brush(default_size=20, colors=["#000000"], color_mode="fixed")))
                 with gr.Row():
                     factor = gr.Radio([2, 4], value=2, label="Down-sampling factor (super-resolution)")
-                    noise_std = gr.Slider(0.1, 1.5, 0.5, step=0.05, label="Noise std (denoising)")
+                    noise_std = gr.Slider(0.1, 1.5, 0.5, step=0.05, label="Noise std (denoising)",
+                                          info="added by the lab, or what your upload is assumed to carry")
+                upload = gr.File(label="Denoising: …or your own noisy picture (replaces the examples; clear it to "
+                                       "go back)", file_types=["image"], type="filepath", height=100)
+                invert = gr.Checkbox(False, label="Invert the upload (MNIST digits are white on black)")
                 with gr.Accordion("Run settings", open=False):
                     with gr.Row():
                         i_steps = gr.Slider(10, MAX_STEPS, DEFAULT_IMAGE["steps"], step=10, label="Steps")
@@ -108,7 +112,8 @@ def build_edit_tab() -> gr.State:
                              jump], [state, toy_scrub, toy_slider, toy_md], api_name="edit_toy",
                   concurrency_limit=2, concurrency_id="toy_sample")
     img_btn.click(edit_image, [state, task, method, mask, drawing, factor, noise_std, i_steps, i_seed, i_dps,
-                               i_resample], [state, img_scrub, img_slider, img_md], api_name="edit_image",
+                               i_resample, upload, invert], [state, img_scrub, img_slider, img_md],
+                  api_name="edit_image",
                   concurrency_limit=1, concurrency_id="image_heavy")
     stop_btn.click(stop, state, state, api_name="edit_stop", queue=False)
     gr.on(None, on_load, [], [state, toy_scrub, toy_slider, toy_md, img_scrub, img_slider, img_md],

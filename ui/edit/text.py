@@ -51,6 +51,7 @@ def image_summary(run) -> str:
     line = (f"**{what[s['task']]}**, method **{s['method']}**: {run.nfe} network calls on {run.batch} digit(s) in "
             f"{run.seconds:.1f} s.")
     e = run.extra
-    figures = (f" RMS distance to the originals **{e['rms']:.3f}** (per pixel, on [-1, 1]); sharpness (mean "
-               f"gradient) **{e['sharpness']:.3f}**, the originals' {e['sharpness_original']:.3f}.")
+    whose = "your noisy picture" if s.get("observed_given") else "the originals"
+    figures = (f" RMS distance to {whose} **{e['rms']:.3f}** (per pixel, on [-1, 1]); sharpness (mean "
+               f"gradient) **{e['sharpness']:.3f}** ({whose}: {e['sharpness_original']:.3f}).")
     return line + figures + (f" {run.note}" if run.note else "")

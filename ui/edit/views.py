@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 from diffusion.images import fit_image, load_image, uint8_to_tensor
 from diffusion.labs.edit_toy import METHOD_NAMES, DATA
@@ -20,6 +19,7 @@ from diffusion.toy.data import make_dataset
 
 from ..widgets import canvas
 from ..widgets.scrubber import encode_png
+from ..widgets.tiles import stack, strip
 
 PANEL = 340            # 2-D frame size in pixels
 FRAMES = 41            # slider positions of a 2-D scrubber
@@ -28,8 +28,6 @@ EXACT_RGB = (0, 114, 178)      # Okabe-Ito blue: the exact posterior
 METHOD_RGB = (213, 94, 0)      # Okabe-Ito vermillion: a method's particles
 PRIOR_RGB = (190, 190, 190)
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
-DIGIT_DISPLAY = 100    # pixels per digit tile
-TILE_GAP = 4
 
 
 def _spread(n_frames: int, count: int = FRAMES) -> list[int]:
@@ -99,45 +97,14 @@ def example_digits(size: tuple[int, int] = (20, 20)) -> torch.Tensor:
     return torch.cat(xs)
 
 
-def _strip(tiles: list[np.ndarray], title: str, width: int) -> Image.Image:
-    """One row of digit tiles with a title on the left."""
-    ims = [canvas.to_pil(t, DIGIT_DISPLAY).convert("RGB") for t in tiles]
-    side = ims[0].size[0]
-    out = Image.new("RGB", (width, side + 4), "white")
-    d = ImageDraw.Draw(out)
-    d.text((4, side // 2), title, fill=(20, 20, 20), font=canvas.font(15), anchor="lm")
-    x = width - len(ims) * (side + TILE_GAP)
-    for im in ims:
-        out.paste(im, (x, 2))
-        x += side + TILE_GAP
-    return out
-
-
-def _stack(rows: list[Image.Image], caption: str) -> Image.Image:
-    h = sum(r.size[1] for r in rows) + 28
-    out = Image.new("RGB", (rows[0].size[0], h), "white")
-    y = 0
-    for r in rows:
-        out.paste(r, (0, y))
-        y += r.size[1]
-    ImageDraw.Draw(out).text((4, y + 14), caption, fill=(20, 20, 20), font=canvas.font(15), anchor="lm")
-    return out
-
-
 def render_image_run(run) -> list[bytes]:
     """One PNG per frame: rows original / observed / x_t / x̂₀ over the batch (frame 0 = the result)."""
-    n = run.batch
-    width = 150 + n * (DIGIT_DISPLAY + TILE_GAP)
-    original = _strip(list(run.extra["original"]), "original", width)
-    observed = _strip(list(run.extra["observed"]), "what it was given", width)
+    original = strip(list(run.extra["original"]), "original")
+    observed = strip(list(run.extra["observed"]), "what it was given")
     out = []
     for k in range(run.num_frames):
-        rows = [original, observed, _strip(list(run.x_t[k]), "x_t (state)", width),
-                _strip(list(run.x0_pred[k]), "x̂₀ (prediction)", width)]
-        out.append(encode_png(_stack(rows, run.labels[k])))
+        rows = [original, observed, strip(list(run.x_t[k]), "x_t (state)"), strip(list(run.x0_pred[k]), "x̂₀ (prediction)")]
+        out.append(encode_png(stack(rows, run.labels[k])))
     return out
 
 
-def digit_tiles(a: np.ndarray) -> Image.Image:
-    """A row of digits (uint8 [N, H, W]) for an input preview."""
-    return _strip(list(a), "", (DIGIT_DISPLAY + TILE_GAP) * len(a) + 8)

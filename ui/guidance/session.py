@@ -52,9 +52,10 @@ class GuidanceSession(LabSession):
         self.model_note = shared.model_note
         self.runs: Runs | None = shared.runs
         self.sweep = shared.sweep                      # (class, rows) of the last sweep
+        self.digits = None                             # (GuidedDigits, frames) of the last digit run
 
     def release(self) -> None:
-        self.data = self.model = self.model_data = self.runs = self.sweep = None
+        self.data = self.model = self.model_data = self.runs = self.sweep = self.digits = None
 
 
 class SharedGuidance(SharedBuild):

@@ -14,8 +14,9 @@ from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
 from .handlers import (MAX_SAMPLES, MAX_STEPS, MAX_W, OBJECTIVES, SCRUB_ID, SLIDER_ID, SOURCES, on_load, sample, stop,
                        sweep, train, use_data)
+from .digits import DEFAULT_DIGITS, SCRUB_ID as DIGITS_SCRUB, SLIDER_ID as DIGITS_SLIDER, digits_grid, digits_sample
 from .session import DEFAULT_DATA, DEFAULT_RUN, SHARED
-from .text import EXACT_MD, GUIDE_MD, INTRO_MD, SWEEP_MD, TRAIN_MD
+from .text import DIGITS_MD, EXACT_MD, GUIDE_MD, INTRO_MD, SWEEP_MD, TRAIN_MD
 
 
 def build_guidance_tab() -> gr.State:
@@ -73,6 +74,28 @@ def build_guidance_tab() -> gr.State:
                 sweep_btn = gr.Button("Sweep w (0, 1, 2, 3, 5, 7) for the chosen class")
                 sweep_md = gr.Markdown(elem_id="guidance-sweep", latex_delimiters=LATEX)
 
+    with gr.Accordion("4 · Digits: the bundled class-conditional MNIST model, guided", open=True):
+        gr.Markdown(DIGITS_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            digit = gr.Slider(0, 9, DEFAULT_DIGITS["digit"], step=1, label="Digit y")
+            d_w = gr.Slider(0.0, MAX_W, DEFAULT_DIGITS["w"], step=0.5, label="Guidance scale w")
+            d_batch = gr.Slider(1, 16, DEFAULT_DIGITS["batch"], step=1, label="Samples")
+            d_seed = gr.Number(DEFAULT_DIGITS["seed"], precision=0, label="Seed", minimum=0)
+        with gr.Row():
+            digits_btn = gr.Button("Sample this digit", variant="primary")
+            grid_btn = gr.Button("Digits × guidance grid (w = 0, 1, 3, 7)")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                d_scrub = gr.HTML(placeholder_html("Press “Sample this digit” (about a second)."),
+                                  elem_id=DIGITS_SCRUB)
+                d_slider = gr.Slider(0, 50, 0, step=1, elem_id=DIGITS_SLIDER,
+                                     label="Step through the run: 0 = the samples … right end = x_T")
+                d_md = gr.Markdown()
+            with gr.Column(scale=2):
+                grid_img = gr.Image(show_label=False, type="pil", interactive=False, format="png",
+                                    buttons=["download"])
+                grid_md = gr.Markdown()
+
     source.change(lambda s: gr.update(visible=s == "word"), source, word, api_visibility="private", queue=False)
     data_btn.click(use_data, [state, source, word], [state, data_img, legend], api_name="guidance_data",
                    concurrency_id="toy_light")
@@ -90,6 +113,12 @@ def build_guidance_tab() -> gr.State:
     t_slider.change(None, t_slider, None, js=scrub_js(SCRUB_ID))
     play_rev.click(None, js=play_js(SCRUB_ID, SLIDER_ID, -1))
     play_fwd.click(None, js=play_js(SCRUB_ID, SLIDER_ID, +1))
+    digits_btn.click(digits_sample, [state, digit, d_w, d_batch, d_seed], [state, d_scrub, d_slider, d_md],
+                     api_name="guidance_digits", concurrency_limit=1, concurrency_id="image_heavy")
+    grid_btn.click(digits_grid, [state, d_seed], [state, grid_img, grid_md], api_name="guidance_grid",
+                   concurrency_limit=1, concurrency_id="image_heavy")
+    d_slider.input(None, d_slider, None, js=scrub_js(DIGITS_SCRUB))
+    d_slider.change(None, d_slider, None, js=scrub_js(DIGITS_SCRUB))
     gr.on(None, on_load, [], [state, data_img, legend, klass, status, scrub, t_slider, runs_note, sweep_md],
           api_visibility="private", concurrency_limit=None, show_progress="hidden")
     return state

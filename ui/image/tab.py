@@ -26,7 +26,7 @@ def build_image_tab() -> None:
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
     gr.Markdown(INTRO_MD)
     with gr.Row():
-        model_name = gr.Dropdown([hub.BUNDLED_ID, *hub.SUGGESTED_IDS], value=hub.BUNDLED_ID, allow_custom_value=True,
+        model_name = gr.Dropdown([hub.BUNDLED_ID, hub.BUNDLED_COND_ID, *hub.SUGGESTED_IDS], value=hub.BUNDLED_ID, allow_custom_value=True,
                                  label="Model", scale=3,
                                  info="the bundled MNIST model, a suggested Hub id, or type any owner/name")
         load_btn = gr.Button("Load model", scale=1)
