@@ -10,8 +10,8 @@ for the conditional and unconditional halves):
 
 DDIM runs **without x0 clipping** here. The checkpoint's scheduler clips x̂₀ to [-1, 1] (as diffusers' DDIM does by
 default), but it keeps the *guided* eps for the step; at w > 1 the guided x̂₀ leaves [-1, 1] at high noise and the
-clipped x̂₀ and unclipped eps no longer describe the same x_t -- the run drifts to other digits and blotches (on the
-bundled model at w = 3: 1 % judged as asked with clipping, against the figures in its TRAINING.md without).
+clipped x̂₀ and unclipped eps no longer describe the same x_t -- the run drifts to other digits and blotches
+(assets/mnist-ddpm-cond/TRAINING.md measures both).
 """
 from __future__ import annotations
 
