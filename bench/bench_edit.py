@@ -7,8 +7,9 @@ judged. JSON on stdout (and bench/out/bench_edit.json).
    x-coordinate c in (0.5, 0.9, 1.2), a noisy linear measurement and a noisy copy (the lab's defaults); 10,000
    particles, 50 steps, one x_T per observation; per method its distance to the exact posterior (the lab's
    quality yardstick: 1.0 = as close as a fresh draw of the posterior), its model calls, and the mean distance of
-   its samples from the measurement. Also three fresh draws of each coordinate posterior, for the yardstick's own
-   spread.
+   its samples from the measurement; for the coordinates also replacement and DPS (step size 0.1) with 200 steps.
+   Also three fresh draws of each coordinate posterior, for the yardstick's own spread. ``--skip-images`` writes
+   bench/out/bench_edit_toy.json instead.
 2. **Digits, bundled model**: ``--digits`` held-out digits (the same number of each class), judged by the test's
    digit classifier (tests/digit_classifier.py): inpainting with the left half known (replacement, RePaint with
    jump 5 x resample 5, DPS; 50 steps) -- known half kept bit for bit, share judged the original digit, RMS error;
@@ -41,7 +42,13 @@ def toy(n: int = 10_000) -> dict:
         res = ET.toy_edits(obs, n=n, seed=0, num_steps=50)
         row = {m: dict(distance=round(r.distance, 2), model_calls=r.nfe, off_measurement=round(r.off_measurement, 3),
                        seconds=round(r.seconds, 2)) for m, r in res.runs.items()}
-        if obs.kind == "coordinate":
+        if obs.kind == "coordinate":        # DPS with more, smaller steps (and replacement with as many)
+            long = ET.toy_edits(obs, n=n, seed=0, num_steps=200, methods=("replacement", "dps"),
+                                options={"dps": {"step_size": 0.1}})
+            for m, r in long.runs.items():
+                row[f"{m}, 200 steps" + (", step size 0.1" if m == "dps" else "")] = dict(
+                    distance=round(r.distance, 2), model_calls=r.nfe, off_measurement=round(r.off_measurement, 3),
+                    seconds=round(r.seconds, 2))
             from diffusion.metrics import quality
             ref = lambda m, s: res.posterior.sample(m, torch.Generator().manual_seed(ET.REFERENCE_SEED + s),  # noqa
                                                     torch.float64)
@@ -111,7 +118,7 @@ def main(argv=None):
     print(text)
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
-    (out / "bench_edit.json").write_text(text)
+    (out / ("bench_edit_toy.json" if args.skip_images else "bench_edit.json")).write_text(text)
 
 
 if __name__ == "__main__":

@@ -104,3 +104,10 @@ def test_guided_digits_and_the_digits_by_guidance_grid(client):
     assert "Each row starts from **one x_T**" in md
     with pytest.raises(Exception, match=r"Value 12 is greater than maximum value 9"):
         client.predict(digit=12, api_name="/guidance_digits")
+
+
+def test_the_page_opens_with_the_digits_by_guidance_grid():
+    shared = guidance_session.SHARED
+    assert shared.wait(timeout=600) and shared.error is None
+    picture, md = shared.grid
+    assert picture is not None and picture.size[1] > 10 * 100 and "one x_T" in md

@@ -35,10 +35,10 @@ exactly; DPS only approximately.
 def toy_table(edits) -> str:
     """The per-method figures of a 2-D run as a Markdown table, and the sentence generated from them."""
     rows = ["| method | distance to the exact posterior | model calls | mean distance from the measurement | "
-            "s |", "|---|---|---|---|---|"]
+            "time |", "|---|---|---|---|---|"]
     for name, run in edits.runs.items():
         rows.append(f"| {METHOD_NAMES[name]} | {run.distance:.2f} | {run.nfe} | {run.off_measurement:.3f} | "
-                    f"{run.seconds:.1f} |")
+                    f"{run.seconds:.1f} s |")
     note = ("Distance: the lab's sample-quality yardstick (sliced Wasserstein), in units of a fresh draw of the "
             "exact posterior: 1.0 is as close as the answer itself.")
     return f"Observation: **{edits.observation.caption}**.\n\n" + "\n".join(rows) + f"\n\n{edits.sentence()} {note}"

@@ -15,9 +15,10 @@ from ..serving.priority import in_background
 from ..widgets.inputs import number, refusal, user_error
 from ..widgets.scrubber import encode_png, scrubber_html
 from ..widgets.tiles import stack, strip
+from .session import DEFAULT_DIGITS, session_or_new
+from .views import grid_view
 
 SCRUB_ID, SLIDER_ID = "guidance-digits-scrub", "guidance-digits-t"
-DEFAULT_DIGITS = dict(digit=3, w=3.0, batch=8, steps=50, seed=0)
 ROWS = ("x_t (state)", "x̂₀ (prediction)", "ε̂(x_t, y)", "ε̂(x_t, ∅)")
 
 
@@ -52,8 +53,7 @@ def digits_view(session) -> tuple[str, dict, str]:
 def digits_sample(session, digit=DEFAULT_DIGITS["digit"], w=DEFAULT_DIGITS["w"], batch=DEFAULT_DIGITS["batch"],
                   seed=DEFAULT_DIGITS["seed"], steps=DEFAULT_DIGITS["steps"], progress=gr.Progress()):
     """/guidance_digits: ``batch`` samples of ``digit`` at guidance scale ``w`` from the bundled conditional model."""
-    from .handlers import _session
-    session = _session(session)
+    session = session_or_new(session)
     kwargs = dict(digit=number("digit", digit, 0, 9, integer=True), w=number("w", w, 0.0, 10.0),
                   batch=number("batch", batch, 1, 16, integer=True), steps=number("steps", steps, 2, 200, integer=True),
                   seed=number("seed", seed, 0, 2**31 - 1, integer=True))
@@ -71,8 +71,7 @@ def digits_sample(session, digit=DEFAULT_DIGITS["digit"], w=DEFAULT_DIGITS["w"],
 
 def digits_grid(session, seed=DEFAULT_DIGITS["seed"], steps=DEFAULT_DIGITS["steps"]):
     """/guidance_grid: digits 0-9 (rows) x w = 0, 1, 3, 7 (columns), the same x_T along each row."""
-    from .handlers import _session
-    session = _session(session)
+    session = session_or_new(session)
     steps = number("steps", steps, 2, 200, integer=True)
     seed = number("seed", seed, 0, 2**31 - 1, integer=True)
     try:
@@ -81,13 +80,7 @@ def digits_grid(session, seed=DEFAULT_DIGITS["seed"], steps=DEFAULT_DIGITS["step
         raise refusal(str(exc)) from None
     except ValueError as exc:
         raise user_error(exc) from None
-    rows = [strip(list(grid["grid"][i]), f"y = {d}") for i, d in enumerate(grid["digits"])]
-    picture = stack(rows, f"DDIM {steps} steps, seed {seed}, {grid['seconds']:.1f} s",
-                    header=[f"w = {w:g}" for w in grid["scales"]])
-    md = ("Each row starts from **one x_T**; only w changes along it. w = 0 ignores the label (the model's "
-          "“no label” class, 10 — not the digit judge's junk class), w = 1 samples p(x | y), larger w pushes "
-          "toward what tells y apart from the other digits.")
-    return session, picture, md
+    return (session, *grid_view(grid, steps, seed))
 
 
 __all__ = ["digits_sample", "digits_grid", "DEFAULT_DIGITS", "GRID_SCALES", "SCRUB_ID", "SLIDER_ID"]

@@ -19,7 +19,7 @@ from ..serving.priority import in_background
 from ..serving import limits
 from ..widgets.inputs import choice, number, refusal, user_error
 from ..widgets.scrubber import placeholder_html, scrubber_html
-from .session import DATA_POINTS, DEFAULT_DATA, DEFAULT_RUN, SHARED, Runs, data_label, new_session
+from .session import DATA_POINTS, DEFAULT_DATA, DEFAULT_RUN, SHARED, Runs, data_label, new_session, session_or_new
 from .text import sweep_sentence, sweep_table
 from .views import data_picture, legend_html, title
 
@@ -34,10 +34,7 @@ POLL_S = 0.2
 PANEL_ORDER = ("unconditional", "conditional", "guided", "exact guided")
 
 
-def _session(session):
-    if session is None or session.data is None:
-        return new_session()
-    return session
+_session = session_or_new
 
 
 def _data_name(source, word) -> str:
@@ -189,10 +186,10 @@ def on_load():
         data = GuidanceData.from_name(DEFAULT_DATA, DATA_POINTS)
         yield (None, data_picture(data), legend_html(data), gr.update(), "Training the shared default conditional "
                "model (once per server)…", placeholder_html("The default guided runs appear here in a few seconds."),
-               gr.update(), "", "")
+               gr.update(), "", "", None, "The digits × guidance grid appears here once the default model is ready.")
         SHARED.wait()
     session = new_session()
     choices = _class_choices(session.model_data)
     yield (session, SHARED.picture, legend_html(session.data),        # a new session shows the shared data
            gr.update(choices=choices, value=session.runs.settings["y"]), f"Ready — {session.model_note}.",
-           _scrub_html(session), _slider(session), _runs_note(session), _sweep_md(session))
+           _scrub_html(session), _slider(session), _runs_note(session), _sweep_md(session), *SHARED.grid)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 import traceback
 
-from diffusion import toy
+from diffusion import hub, toy
+from diffusion.labs.digit_guidance import guidance_grid
 from diffusion.labs.guidance import GuidanceData, guided_runs, sweep
 
 from ..serving.priority import lower_priority
 from ..serving.session import LabSession, SessionRegistry
 from ..serving.shared import SharedBuild
-from .views import data_picture, render_runs
+from .views import data_picture, grid_view, render_runs
 
 SESSIONS = SessionRegistry()
 
@@ -23,6 +24,7 @@ DEFAULT_DATA = "gaussians8:plus-cross"
 DEFAULT_RUN = dict(y=0, w=3.0, n=1000, seed=0)
 DEFAULT_FIT: dict = {}     # extra toy.fit settings for the default model (toy.DEFAULTS otherwise; tests shorten it)
 DATA_POINTS = 8000         # labelled points a session's data holds (the k-NN judge and the pictures use them)
+DEFAULT_DIGITS = dict(digit=3, w=3.0, batch=8, steps=50, seed=0)   # the bundled conditional model's digits
 
 
 class Runs:
@@ -66,6 +68,7 @@ class SharedGuidance(SharedBuild):
     def __init__(self):
         super().__init__()
         self.data = self.model = self.runs = self.sweep = self.picture = None
+        self.grid = (None, "")
         self.model_note = ""
 
     def _build(self) -> None:
@@ -80,6 +83,7 @@ class SharedGuidance(SharedBuild):
             self.picture = data_picture(data)        # drawn once: every page load shows it
             self.runs = Runs(runs, data, DEFAULT_RUN)
             self.sweep = (DEFAULT_RUN["y"], sweep(model, data, DEFAULT_RUN["y"]))
+            self.grid = default_grid()                  # (picture, text) of the digits x guidance grid
             self.model_note = (f"default model: {data_label(DEFAULT_DATA)}, {len(model.losses)} steps, trained once at "
                                f"server start-up ({time.perf_counter() - t0:.1f} s, shared by every visitor)")
         except Exception:  # pragma: no cover - reported on the page instead of killing the server
@@ -97,6 +101,24 @@ def data_label(name: str) -> str:
 SHARED = SharedGuidance()
 
 
+def default_grid():
+    """The digits x guidance grid every page opens with (built once at start-up): (picture, text), or (None, why
+    not)."""
+    try:
+        grid = guidance_grid(hub.load_model(hub.BUNDLED_COND_ID), steps=DEFAULT_DIGITS["steps"],
+                             seed=DEFAULT_DIGITS["seed"], limit_s=float("inf"))
+    except hub.HubError as exc:
+        return None, str(exc)
+    return grid_view(grid, DEFAULT_DIGITS["steps"], DEFAULT_DIGITS["seed"])
+
+
+def session_or_new(session) -> "GuidanceSession":
+    """The visitor's session, or a new one (pointing at the shared default) when they have none yet."""
+    if session is None or session.data is None:
+        return new_session()
+    return session
+
+
 def new_session() -> GuidanceSession:
     SHARED.wait()
     if SHARED.error:
@@ -104,4 +126,5 @@ def new_session() -> GuidanceSession:
     return GuidanceSession(SHARED)
 
 
-__all__ = ["SESSIONS", "SHARED", "GuidanceSession", "Runs", "new_session", "DEFAULT_DATA", "DEFAULT_RUN", "data_label"]
+__all__ = ["SESSIONS", "SHARED", "GuidanceSession", "Runs", "new_session", "session_or_new", "DEFAULT_DATA",
+           "DEFAULT_RUN", "DEFAULT_DIGITS", "data_label"]

@@ -14,8 +14,8 @@ from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
 from .handlers import (MAX_SAMPLES, MAX_STEPS, MAX_W, OBJECTIVES, SCRUB_ID, SLIDER_ID, SOURCES, on_load, sample, stop,
                        sweep, train, use_data)
-from .digits import DEFAULT_DIGITS, SCRUB_ID as DIGITS_SCRUB, SLIDER_ID as DIGITS_SLIDER, digits_grid, digits_sample
-from .session import DEFAULT_DATA, DEFAULT_RUN, SHARED
+from .digits import SCRUB_ID as DIGITS_SCRUB, SLIDER_ID as DIGITS_SLIDER, digits_grid, digits_sample
+from .session import DEFAULT_DATA, DEFAULT_DIGITS, DEFAULT_RUN, SHARED
 from .text import DIGITS_MD, EXACT_MD, GUIDE_MD, INTRO_MD, SWEEP_MD, TRAIN_MD
 
 
@@ -119,6 +119,7 @@ def build_guidance_tab() -> gr.State:
                    concurrency_limit=1, concurrency_id="image_heavy")
     d_slider.input(None, d_slider, None, js=scrub_js(DIGITS_SCRUB))
     d_slider.change(None, d_slider, None, js=scrub_js(DIGITS_SCRUB))
-    gr.on(None, on_load, [], [state, data_img, legend, klass, status, scrub, t_slider, runs_note, sweep_md],
+    gr.on(None, on_load, [], [state, data_img, legend, klass, status, scrub, t_slider, runs_note, sweep_md, grid_img,
+                              grid_md],
           api_visibility="private", concurrency_limit=None, show_progress="hidden")
     return state

@@ -17,6 +17,7 @@ from diffusion.labs.guidance import GuidanceData, GuidedRun, judged, tilted_dens
 
 from ..widgets import canvas
 from ..widgets.scrubber import encode_png
+from ..widgets.tiles import stack, strip
 
 PANEL = 360           # frame size in pixels
 BACKGROUND = (200, 200, 200)
@@ -93,3 +94,16 @@ def legend_html(data: GuidanceData) -> str:
         rgb, shape = canvas.class_style(k)
         parts.append(f'<span style="color: rgb{rgb}; font-size: 1.3em">{canvas.MARKERS[shape]}</span> {k}: {html.escape(name)}')
     return " &nbsp; ".join(parts)
+
+
+GRID_MD = ("Each row starts from **one x_T**; only w changes along it. w = 0 ignores the label (the model's “no "
+           "label” class, 10 — not the digit judge's junk class), w = 1 samples p(x | y), larger w pushes toward "
+           "what tells y apart from the other digits.")
+
+
+def grid_view(grid: dict, steps: int, seed: int):
+    """(picture, text) of a digits x guidance grid (:func:`diffusion.labs.digit_guidance.guidance_grid`)."""
+    rows = [strip(list(grid["grid"][i]), f"y = {d}") for i, d in enumerate(grid["digits"])]
+    picture = stack(rows, f"DDIM {steps} steps, seed {seed}, {grid['seconds']:.1f} s",
+                    header=[f"w = {w:g}" for w in grid["scales"]])
+    return picture, GRID_MD
