@@ -26,7 +26,9 @@ step with a ``Step`` record (t, noise level, x_t, x0_pred, eps_pred, the new x);
 ends the run and returns what was done so far.
 
 Layout: this package is the library (no lab, no UI); ``diffusion.toy`` holds the toy data, network and training;
-``diffusion.hub`` loads pretrained image models; ``diffusion.labs`` holds the labs' back-ends built on all of it.
+``diffusion.hub`` loads pretrained image models; ``diffusion.editing`` samples given a measurement (inpainting,
+super-resolution, denoising) and ``diffusion.posterior`` gives the exact posterior of a Gaussian-mixture prior it is
+measured against; ``diffusion.labs`` holds the labs' back-ends built on all of it.
 """
 
 from .forward import q_posterior, q_sample
