@@ -254,3 +254,10 @@ def test_closing_a_session_stops_its_race_and_releases_it():
     session.result = object()
     close_session(session)
     assert session.stop.is_set() and session.result is None and session not in SESSIONS.items()
+
+
+def test_the_schedules_section_opens_filled_in_with_its_defaults():
+    from ui.compare.handlers import compare_schedules, default_schedules
+    first = default_schedules()
+    assert default_schedules() is first                        # worked out once per server
+    assert first[3] == compare_schedules()[3] and "No schedule flagged" in first[3]

@@ -28,7 +28,9 @@ def test_compare_tab_in_the_browser(cpage, tmp_path, monkeypatch):
     page = cpage
     page.wait_for_selector("#cmp-sch-btn")
 
-    # 1 · schedules: the curves appear and the x_T check says what it found
+    # 1 · schedules: the tab opens with them filled in (no button pressed), the same as pressing the button
+    page.wait_for_function("document.querySelector('#cmp-sch-md')?.innerText.includes('flagged')")
+    assert _image_src(page, "cmp-curves")
     page.click("#cmp-sch-btn")
     page.wait_for_function("document.querySelector('#cmp-sch-md')?.innerText.includes('flagged')")
     assert _image_src(page, "cmp-curves")

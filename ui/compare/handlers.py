@@ -6,6 +6,8 @@ defaulted: ``/compare_schedules``, ``/compare_spacing``, ``/race``, ``/race_stop
 """
 from __future__ import annotations
 
+import functools
+
 import io
 import math
 
@@ -116,6 +118,13 @@ def compare_schedules(schedules=DEFAULT_SCHEDULES["schedules"], T=DEFAULT_SCHEDU
           f"**No schedule flagged** at T = {T}: each leaves at most {100 * compare.SIGNAL_LIMIT:g} % of the signal "
           f"at its last step. Try T = 50 with the linear schedule to see one fail.")
     return curves, strip, pd.DataFrame(rows), md
+
+
+@functools.lru_cache(maxsize=1)
+def default_schedules():
+    """The schedule comparison at its defaults, worked out once per server: what every page opens with (the tab's
+    first section is never empty; the same pictures as pressing the button)."""
+    return compare_schedules()
 
 
 # --- 2 · spacing -----------------------------------------------------------------------------------------------------
