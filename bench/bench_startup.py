@@ -10,7 +10,8 @@ Figures (one JSON object):
   trained once per server, after launch, in a background thread; the page opens before it is ready).
 * import_s: where the time goes in one more process: importing gradio, then torch, then the app's modules and
   building the UI (app.build_demo); and whether diffusers was imported by then (it should not be: it is imported
-  when the Image lab first loads a model).
+  when a model is first loaded -- by the Image lab, or by the Edit and Guidance labs' start-up builds, which run in
+  background threads).
 The app is started exactly as the README's command does (`python app.py` in the repository root), on a free port
 (GRADIO_SERVER_PORT), offline. Each start is a new process; the OS file cache is warm after the first.
 """

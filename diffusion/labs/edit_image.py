@@ -21,7 +21,7 @@ import torch
 from ..editing import Downsample, Identity, Mask, denoise, edit, matched_timestep, measure, repaint_calls, tweedie
 from ..hub import ImageModel
 from ..images import tensor_to_uint8
-from ..samplers import seeded_noise
+from ..samplers import Trajectory, seeded_noise
 from .image_runs import HARD_STOP_FACTOR, MAX_BATCH, MAX_RECORD_BYTES, MAX_RUN_SECONDS, RunTooLong, _finish, _Frames
 from .runner import MAX_FRAMES
 
@@ -131,7 +131,7 @@ def image_edit(model: ImageModel, x0: torch.Tensor, task: str, method: str, *, n
     if method == "tweedie":
         x0_hat = tweedie(model, model.schedule, y, sigma, generator, **clip)
         rec = _Frames(1, max_frames, max_bytes, x0, on_step, should_stop, deadline)
-        traj = _one_step(x0_hat)
+        traj = Trajectory(x0=x0_hat, timesteps=torch.zeros(1, dtype=torch.float64), xs=None, x0_preds=None, nfe=1)
         total = 1
     else:
         if method == "denoise":
@@ -160,13 +160,6 @@ def image_edit(model: ImageModel, x0: torch.Tensor, task: str, method: str, *, n
     if task == "inpaint":
         run.extra["known"] = op.known[0].numpy().copy()
     return run
-
-
-class _one_step:
-    """The trajectory of the one-step estimate: just its x0 (nothing was stepped through)."""
-
-    def __init__(self, x0):
-        self.x0, self.timesteps, self.stopped, self.nfe = x0, torch.zeros(1), False, 1
 
 
 def judged_fraction(verdict: dict, labels: torch.Tensor) -> float:

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from ..editing import Identity, Linear, Mask, denoise, edit, matched_timestep, tweedie
-from ..metrics import quality
+from ..metrics import POPULATION, SEED, quality
 from ..posterior import MixturePosterior, mixture_posterior
 from ..samplers import seeded_noise
 from ..schedules import make_schedule
 from ..toy.data import dataset_mixture
-from .runner import MAX_FRAMES, keep_indices
+from .runner import clean_to_noise
 from .toy_runs import bounds_2d
 
 __all__ = ["OBSERVATIONS", "METHODS_FOR", "METHOD_NAMES", "Observation", "EditRun", "ToyEdits", "observe",
@@ -123,15 +123,6 @@ class ToyEdits:
                 f"close as a fresh draw of it), furthest: {METHOD_NAMES[worst.method]} ({worst.distance:.2f}).")
 
 
-def _frames(traj, to_data) -> tuple[np.ndarray, list]:
-    K = len(traj.timesteps)
-    keep = keep_indices(K + 1, MAX_FRAMES)                  # clean -> noise
-    states = [K - j for j in keep]
-    frames = to_data(traj.xs[states]).float().numpy()
-    times = [None if k == K else float(traj.timesteps[k]) for k in states]
-    return frames, times
-
-
 def toy_edits(obs: Observation, n: int = 2000, seed: int = 0, num_steps: int = 50, model=None,
               methods=None, options: dict | None = None) -> ToyEdits:
     """Run each method of ``methods`` (default: :data:`METHODS_FOR` of the observation) from one x_T of ``n``
@@ -155,7 +146,9 @@ def toy_edits(obs: Observation, n: int = 2000, seed: int = 0, num_steps: int = 5
         raise ValueError(f"method(s) {bad} do not apply to a {obs.kind!r} observation; choose from "
                          f"{list(METHODS_FOR[obs.kind])}")
     posterior = mixture_posterior(mixture, obs.A, obs.v, obs.sigma_y)
-    reference = lambda m, s: posterior.sample(m, torch.Generator().manual_seed(REFERENCE_SEED + s), torch.float64)  # noqa: E731
+    # the yardstick's population of the exact posterior, drawn once for every method (what quality() would draw
+    # from a callable reference(POPULATION, SEED))
+    reference = posterior.sample(POPULATION, torch.Generator().manual_seed(REFERENCE_SEED + SEED), torch.float64)
     runs = {}
     for method in methods:
         x_T, generator = seeded_noise((n, 2), seed, torch.float64)
@@ -175,7 +168,8 @@ def toy_edits(obs: Observation, n: int = 2000, seed: int = 0, num_steps: int = 5
             else:
                 traj = edit(net, schedule, x_T, method, num_steps, generator, operator=obs.operator, y=obs.y,
                             prediction_type=prediction_type, **opts)
-            frames, times = _frames(traj, to_data)
+            states, times = clean_to_noise(traj)
+            frames = to_data(traj.xs[states]).float().numpy()
             run = (traj.x0, frames, times, traj.nfe)
         x0, frames, times, nfe = run
         x0 = to_data(x0).double()

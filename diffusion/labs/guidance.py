@@ -30,7 +30,7 @@ from ..exact import GaussianMixture
 from ..samplers import LAB_DEFAULT, options_for, sample, seeded_noise, spacing_options
 from ..samplers.flow import flow_sample
 from ..toy.labels import labelled_dataset, labelled_mixture
-from .runner import MAX_FRAMES, keep_indices
+from .runner import clean_to_noise
 from .toy_runs import bounds_2d
 
 __all__ = ["GuidanceData", "GuidedRun", "guided_runs", "tilted_density", "draw_tilted", "in_class", "diversity",
@@ -114,11 +114,8 @@ def _run(model, data: GuidanceData, x_T, y: int, w: float, sampler: str, num_ste
         net = data.mixture.model(model.schedule, model.prediction_type) if exact else model
         traj = sample(net, model.schedule, x_T, sampler, num_steps, g, prediction_type=model.prediction_type,
                       y=labels, guidance_scale=w, **options)
-    K = len(traj.timesteps)
-    keep = keep_indices(K + 1, MAX_FRAMES)                           # clean -> noise
-    states = [K - j for j in keep]
+    states, times = clean_to_noise(traj)
     frames = traj.xs[states].float().numpy()
-    times = [None if k == K else float(traj.timesteps[k]) for k in states]
     return GuidedRun(float(w), exact, traj.x0.float().numpy(), frames, times)
 
 

@@ -6,7 +6,7 @@ import time
 
 from ..samplers import StopSampling
 
-__all__ = ["keep_indices", "Watch", "MAX_FRAMES"]
+__all__ = ["keep_indices", "clean_to_noise", "Watch", "MAX_FRAMES"]
 
 MAX_FRAMES = 100   # frames kept per view of a run (longer runs are subsampled evenly, both ends kept)
 
@@ -16,6 +16,14 @@ def keep_indices(count: int, limit: int) -> list[int]:
     if count <= limit:
         return list(range(count))
     return sorted({round(i * (count - 1) / (limit - 1)) for i in range(limit)})
+
+
+def clean_to_noise(traj, limit: int = MAX_FRAMES) -> tuple[list[int], list]:
+    """Indices into a recorded Trajectory's ``xs`` of at most ``limit`` states ordered clean -> noise (xs[K], the
+    sample, first; xs[0] = x_T last), and the timestep each state was at (None for the sample)."""
+    K = len(traj.timesteps)
+    states = [K - j for j in keep_indices(K + 1, limit)]
+    return states, [None if k == K else float(traj.timesteps[k]) for k in states]
 
 
 class Watch:

@@ -17,7 +17,7 @@ from diffusion.toy.data import ink_mask
 from ..serving.priority import in_background
 from ..widgets.inputs import choice, number, refusal, user_error
 from ..widgets.pictures import picture
-from ..widgets.scrubber import scrubber_html
+from ..widgets.scrubber import scrubber_html, slider_update
 from .session import DEFAULT_IMAGE, DEFAULT_TOY, ImageResult, ToyResult, new_session
 from .text import image_summary, toy_table
 from .views import example_digits
@@ -34,19 +34,15 @@ def _session(session):
     return new_session() if session is None else session
 
 
-def _slider(frames: int):
-    return gr.update(minimum=0, maximum=max(frames - 1, 1), value=0, step=1)
-
-
 def toy_view(result: ToyResult) -> tuple[str, dict, str]:
     views = list(result.frames.items())
-    return (scrubber_html(TOY_SCRUB, views, result.labels), _slider(len(result.labels)), toy_table(result.edits))
+    return (scrubber_html(TOY_SCRUB, views, result.labels), slider_update(len(result.labels)), toy_table(result.edits))
 
 
 def image_view(result: ImageResult) -> tuple[str, dict, str]:
     run = result.run
     html = scrubber_html(IMG_SCRUB, [("digits", result.frames)], run.labels, wide=True)
-    return html, _slider(run.num_frames), image_summary(run)
+    return html, slider_update(run.num_frames), image_summary(run)
 
 
 def edit_toy(session, kind=DEFAULT_TOY["kind"], c=DEFAULT_TOY["c"], angle=30.0, value=0.8, sigma_y=0.2, px=0.6,

@@ -103,7 +103,8 @@ def render_image_run(run) -> list[bytes]:
     observed = strip(list(run.extra["observed"]), "what it was given")
     out = []
     for k in range(run.num_frames):
-        rows = [original, observed, strip(list(run.x_t[k]), "x_t (state)"), strip(list(run.x0_pred[k]), "x̂₀ (prediction)")]
+        rows = [original, observed, strip(list(run.x_t[k]), "x_t (state)"),
+                strip(list(run.x0_pred[k]), "x̂₀ (prediction)")]
         out.append(encode_png(stack(rows, run.labels[k])))
     return out
 

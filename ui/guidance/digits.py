@@ -13,7 +13,7 @@ from diffusion.labs.image_runs import RunTooLong
 
 from ..serving.priority import in_background
 from ..widgets.inputs import number, refusal, user_error
-from ..widgets.scrubber import encode_png, scrubber_html
+from ..widgets.scrubber import encode_png, scrubber_html, slider_update
 from ..widgets.tiles import stack, strip
 from .session import DEFAULT_DIGITS, session_or_new
 from .views import grid_view
@@ -46,8 +46,9 @@ def digits_view(session) -> tuple[str, dict, str]:
     s = run.settings
     md = (f"**{s['batch']} samples of digit {s['digit']} at w = {s['w']:g}** (DDIM {s['steps']} steps, seed "
           f"{s['seed']}, no x̂₀ clipping) in {run.seconds:.1f} s. The guided noise is "
-          f"ε̂(x_t, ∅) + w · (ε̂(x_t, y) − ε̂(x_t, ∅)): where the two bottom rows differ is where the label acts.")
-    return html, gr.update(minimum=0, maximum=max(run.num_frames - 1, 1), value=0, step=1), md
+          f"ε̂(x_t, ∅) + w · (ε̂(x_t, y) − ε̂(x_t, ∅)): where the two bottom rows differ is where the label "
+          "acts.")
+    return html, slider_update(run.num_frames), md
 
 
 def digits_sample(session, digit=DEFAULT_DIGITS["digit"], w=DEFAULT_DIGITS["w"], batch=DEFAULT_DIGITS["batch"],

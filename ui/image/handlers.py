@@ -18,7 +18,7 @@ from ..gpu import gpu, on_zero_gpu, to_device
 from ..serving.priority import in_background
 from ..widgets.export import gif_file
 from ..widgets.inputs import choice, number, refusal
-from ..widgets.scrubber import placeholder_html
+from ..widgets.scrubber import placeholder_html, slider_update
 from . import render
 from ..widgets.pictures import picture
 from .session import FORWARD_BYTES, RESTORE_BYTES, REVERSE_BYTES, ImageSession, _existing, _model, _session, _x0
@@ -38,8 +38,6 @@ def _model_md(model: hub.ImageModel | None, note: str = "") -> str:
     return text + (f"\n\n{note}" if note else "")
 
 
-def _slider(frames: int, value: int):
-    return gr.update(minimum=0, maximum=max(frames - 1, 1), value=value, step=1)
 
 
 def _progress_cb(progress, desc: str):
@@ -114,7 +112,7 @@ def forward(session, example: str | None = None, upload: str | None = None, seed
     c, h, w = model.shape
     info = (f"{session.picture_name} as {model.id} sees it: {w}×{h} {'grey' if c == 1 else 'RGB'}"
             + (", inverted" if invert else "") + ".")
-    return (session, render.to_pil(shown), html, _slider(len(fwd["t"]), 0), info)
+    return (session, render.to_pil(shown), html, slider_update(len(fwd["t"]), 0), info)
 
 
 FORWARD_CACHE_SIZE = 16      # forward views of the examples, shared by every visitor (each ~1-3 MB)
@@ -180,7 +178,7 @@ def sample_images(session, sampler: str = DEFAULT_SETTINGS["sampler"], steps: in
     run = _execute("sample", session, model, args, REVERSE_BYTES, progress, f"{sampler} on {batch} image(s)")
     session.run = run
     return (session, render.batch_gallery(run.final), render.run_scrubber(REV_ID, run, 0, index=run.num_frames - 1),
-            _slider(run.num_frames, run.num_frames - 1), gr.update(maximum=max(run.batch, 2), value=1),
+            slider_update(run.num_frames, run.num_frames - 1), gr.update(maximum=max(run.batch, 2), value=1),
             _run_status(run, estimate))
 
 
@@ -239,7 +237,7 @@ def restore(session, example: str | None = None, upload: str | None = None, inve
     trio = render.strip([run.extra["original"], run.extra["noised"], run.final[0]],
                    ["original x₀", f"noised to t₀ = {t_start}", "restored"])
     return (session, trio, render.run_scrubber(RES_ID, run, 0, index=run.num_frames - 1),
-            _slider(run.num_frames, run.num_frames - 1), _run_status(run, estimate))
+            slider_update(run.num_frames, run.num_frames - 1), _run_status(run, estimate))
 
 
 def make_gif(session, view: str = "reverse", image: int = 1, fps: float = 12):
@@ -288,6 +286,7 @@ def on_load(session=None):
         model = hub.load_model(session.model_id)
     except hub.HubError as exc:
         note = f"⚠ {exc}"
-        return (session, _model_md(None, note), None, placeholder_html("Load a model to begin."), _slider(2, 0), "")
+        return (session, _model_md(None, note), None, placeholder_html("Load a model to begin."), slider_update(2, 0),
+                "")
     out = forward(session, None, None, 0, False)
     return (out[0], _model_md(model), out[1], out[2], out[3], out[4])

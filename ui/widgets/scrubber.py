@@ -8,12 +8,13 @@ import html
 import io
 from typing import Sequence
 
+import gradio as gr
 from PIL import Image
 
 from .export import cached_file
 
 __all__ = ["encode_png", "data_uri", "decode_png", "png_file", "scrubber_html", "placeholder_html", "scrub_js",
-           "play_js", "SCRUB_CSS"]
+           "play_js", "slider_update", "SCRUB_CSS"]
 
 
 def encode_png(image: Image.Image, colours: int = 64) -> bytes:
@@ -67,6 +68,11 @@ def scrubber_html(elem_id: str, views: Sequence[tuple[str, Sequence[bytes]]], la
         parts.append(f'<div class="dl-note">{html.escape(note)}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def slider_update(frames: int, value: int = 0):
+    """The time slider set for a run of ``frames`` frames (0 .. frames - 1, at least one step), at ``value``."""
+    return gr.update(minimum=0, maximum=max(frames - 1, 1), value=value, step=1)
 
 
 def placeholder_html(message: str) -> str:
