@@ -1,6 +1,5 @@
 """Gradio's per-session record made cheap (no pre-rendered page config) and new sessions per address bounded
 (ui/serving/session_records.py)."""
-import time
 import uuid
 
 import httpx
@@ -38,22 +37,22 @@ def test_new_sessions_are_a_token_bucket_per_address():
     assert bucket.take("a") and not bucket.take("a")          # one token per 2 s
 
 
-def test_a_flood_of_new_sessions_from_one_address_is_cut_off_and_others_still_get_in(app_server):
+def test_a_flood_of_new_sessions_from_one_address_is_cut_off_and_others_still_get_in(app_server, monkeypatch):
     url = app_server.url.rstrip("/") + "/gradio_api/queue/join"
     fn = next(d["id"] for d in app_server.demo.config["dependencies"] if d.get("api_name") == "toy_frame")
+    # no refill while the flood runs, however slowly this machine serves it (a token per 0.5 s otherwise
+    # lets a slow run's last request in): the count of sessions let in is then exactly the burst
+    monkeypatch.setattr(app_server.demo._queue._lab_new_sessions, "rate", 0.0)
 
     def join(http, address):
         return http.post(url, headers={"X-Forwarded-For": address},
                          json={"data": [None, "reverse", 0], "fn_index": fn, "event_data": None,
                                "session_hash": uuid.uuid4().hex[:12], "trigger_id": None})
     with httpx.Client(timeout=30) as http:
-        t0 = time.monotonic()
         codes = [join(http, "10.77.0.1").status_code for _ in range(session_records.BURST + 30)]
-        refill = session_records.RATE * (time.monotonic() - t0)         # tokens back while the flood ran
         refused = join(http, "10.77.0.1")
         other = join(http, "10.77.0.2")
-    assert session_records.BURST <= codes.count(200) <= session_records.BURST + refill + 1, codes
-    assert set(codes) == {200, 422}
+    assert codes == [200] * session_records.BURST + [422] * 30, codes
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["message"] == ("Too many new sessions from your address at once: try again "
                                                      "in a few seconds.")

@@ -135,4 +135,5 @@ def install(demo) -> None:
 
     queue.push = fair_push
     queue._lab_fair = True
+    queue._lab_new_sessions = new_sessions      # the bucket, for tests that hold its refill still
     _INSTALLED.append(queue)
