@@ -63,6 +63,7 @@ def toy(n: int = 10_000) -> dict:
 def digits(per_class: int) -> dict:
     from digit_classifier import load_data, train_classifier
     from diffusion import hub
+    from diffusion.image_metrics import rms, sharpness
     from diffusion.labs import edit_image as EI
 
     model = hub.load_model(hub.BUNDLED_ID)
@@ -80,8 +81,8 @@ def digits(per_class: int) -> dict:
             run = EI.image_edit(model, x0[i:i + 16], task, method, seed=i, limit_s=1e9, max_frames=2, **kw)
             xs.append(torch.from_numpy(run.final_float))
         x = torch.cat(xs).clamp(-1, 1)
-        row = dict(judged_original=round(EI.judged_fraction(judge.judge(x), labels), 3), rms=round(EI.l2(x, x0), 4),
-                   sharpness=round(EI.sharpness(x), 4), seconds=round(time.perf_counter() - t0, 1))
+        row = dict(judged_original=round(EI.judged_fraction(judge.judge(x), labels), 3), rms=round(rms(x, x0), 4),
+                   sharpness=round(sharpness(x), 4), seconds=round(time.perf_counter() - t0, 1))
         if task == "inpaint":
             known = EI.named_mask("left half", x0.shape[1:])
             row["known_kept_bit_for_bit"] = bool(torch.equal(torch.from_numpy(
@@ -89,7 +90,7 @@ def digits(per_class: int) -> dict:
         out.setdefault(name, {})[method] = row
         print(json.dumps({name: {method: row}}), file=sys.stderr, flush=True)
     out["originals"] = dict(judged_original=round(EI.judged_fraction(judge.judge(x0), labels), 3),
-                            sharpness=round(EI.sharpness(x0), 4))
+                            sharpness=round(sharpness(x0), 4))
     speed = {}
     for task, method in (("inpaint", "replacement"), ("inpaint", "repaint"), ("inpaint", "dps"),
                          ("superres", "ilvr"), ("superres", "dps"), ("denoise", "denoise")):

@@ -111,7 +111,7 @@ def test_the_shared_default_digit_edit_kept_the_known_pixels():
 
 
 def test_denoising_a_visitors_own_noisy_picture(client, tmp_path):
-    from ui.edit.views import EXAMPLES
+    from ui.widgets.pictures import EXAMPLES_DIR as EXAMPLES
     digit = np.asarray(Image.open(EXAMPLES / "mnist_3.png").convert("L"), dtype=np.float64)
     noisy = np.clip(digit + 60 * np.random.default_rng(0).standard_normal(digit.shape), 0, 255).astype(np.uint8)
     path = tmp_path / "noisy.png"

@@ -20,6 +20,7 @@ import torch
 
 from ..editing import Downsample, Identity, Mask, denoise, edit, matched_timestep, measure, repaint_calls, tweedie
 from ..hub import ImageModel
+from ..image_metrics import rms, sharpness
 from ..images import tensor_to_uint8
 from ..samplers import Trajectory, seeded_noise
 from .image_runs import HARD_STOP_FACTOR, MAX_BATCH, MAX_RECORD_BYTES, MAX_RUN_SECONDS, RunTooLong, _finish, _Frames
@@ -101,7 +102,7 @@ def image_edit(model: ImageModel, x0: torch.Tensor, task: str, method: str, *, n
     """Edit the pictures x0 [B, C, H, W] (in [-1, 1]) with ``method`` of ``task``; an ImageRun whose ``extra``
     holds ``original`` and ``observed`` (what the method saw: the masked picture with the unknown part grey, the
     low-resolution picture blown up, or the noisy picture), and the figures ``rms`` (to the originals),
-    ``sharpness`` and ``sharpness_original`` (:func:`l2`, :func:`sharpness`). ``observed`` (denoise): an already noisy picture to
+    ``sharpness`` and ``sharpness_original`` (:mod:`diffusion.image_metrics`). ``observed`` (denoise): an already noisy picture to
     clean instead of adding noise to x0 (the visitor states ``noise_std``)."""
     if task not in TASKS:
         raise ValueError(f"unknown editing task {task!r}; choose one of {list(TASKS)}")
@@ -156,7 +157,7 @@ def image_edit(model: ImageModel, x0: torch.Tensor, task: str, method: str, *, n
     extra = {"original": tensor_to_uint8(x0), "observed": tensor_to_uint8(shown.clamp(-1, 1))}
     run = _finish(rec, traj, model, settings, seconds, total, extra)
     result = torch.from_numpy(run.final_float).clamp(-1, 1)
-    run.extra.update(rms=l2(result, x0.float()), sharpness=sharpness(result), sharpness_original=sharpness(x0.float()))
+    run.extra.update(rms=rms(result, x0.float()), sharpness=sharpness(result), sharpness_original=sharpness(x0.float()))
     if task == "inpaint":
         run.extra["known"] = op.known[0].numpy().copy()
     return run
@@ -167,17 +168,4 @@ def judged_fraction(verdict: dict, labels: torch.Tensor) -> float:
     return float((verdict["confident"] & (verdict["label"] == labels)).float().mean())
 
 
-def sharpness(x: torch.Tensor) -> float:
-    """Mean gradient magnitude of pictures x [B, 1, H, W] in [-1, 1] (finite differences): crisp strokes score high,
-    a blurred mean low."""
-    dx = (x[..., 1:] - x[..., :-1]).abs().mean()
-    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
-    return float((dx + dy) / 2)
-
-
-def l2(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """Root-mean-square distance per pixel between pictures and their originals."""
-    return float(((x - ref) ** 2).mean().sqrt())
-
-
-__all__ += ["judged_fraction", "sharpness", "l2"]
+__all__ += ["judged_fraction"]

@@ -20,7 +20,7 @@ from ..widgets.pictures import picture
 from ..widgets.scrubber import scrubber_html, slider_update
 from .session import DEFAULT_IMAGE, DEFAULT_TOY, ImageResult, ToyResult, new_session
 from .text import image_summary, toy_table
-from .views import example_digits
+from ..widgets.pictures import example_digits
 
 TOY_SCRUB, TOY_SLIDER = "edit-toy-scrub", "edit-toy-t"
 IMG_SCRUB, IMG_SLIDER = "edit-img-scrub", "edit-img-t"

@@ -16,7 +16,8 @@ from diffusion.labs.edit_toy import observe, toy_edits
 from ..serving.priority import lower_priority
 from ..serving.session import LabSession, SessionRegistry
 from ..serving.shared import SharedBuild
-from .views import example_digits, render_image_run, render_toy
+from ..widgets.pictures import example_digits
+from .views import render_image_run, render_toy
 
 SESSIONS = SessionRegistry()
 

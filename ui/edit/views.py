@@ -8,12 +8,9 @@ through the run; each frame's caption says which timestep it shows.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from diffusion.images import fit_image, load_image, uint8_to_tensor
 from diffusion.labs.edit_toy import METHOD_NAMES, DATA
 from diffusion.toy.data import make_dataset
 
@@ -27,7 +24,6 @@ OBS_RGB = (0, 0, 0)
 EXACT_RGB = (0, 114, 178)      # Okabe-Ito blue: the exact posterior
 METHOD_RGB = (213, 94, 0)      # Okabe-Ito vermillion: a method's particles
 PRIOR_RGB = (190, 190, 190)
-EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 
 
 def _spread(n_frames: int, count: int = FRAMES) -> list[int]:
@@ -85,17 +81,6 @@ def render_toy(edits) -> tuple[dict[str, list[bytes]], list[str]]:
 
 
 # --- digits ------------------------------------------------------------------------------------------------------
-
-def example_names() -> list[str]:
-    return sorted(p.name for p in EXAMPLES.glob("mnist_*.png"))
-
-
-def example_digits(size: tuple[int, int] = (20, 20)) -> torch.Tensor:
-    """The bundled example digits as a batch [N, 1, H, W] in [-1, 1]."""
-    xs = [uint8_to_tensor(np.asarray(fit_image(load_image(EXAMPLES / n), size, 1), dtype=np.uint8))
-          for n in example_names()]
-    return torch.cat(xs)
-
 
 def render_image_run(run) -> list[bytes]:
     """One PNG per frame: rows original / observed / x_t / x̂₀ over the batch (frame 0 = the result)."""

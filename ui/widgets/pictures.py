@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
-from diffusion.images import ImageError, load_image
+from diffusion.images import ImageError, fit_image, load_image, uint8_to_tensor
 from .inputs import refusal
 
-__all__ = ["EXAMPLES_DIR", "BUILTIN_EXAMPLE", "PICTURE_SIDE", "example_names", "picture"]
+__all__ = ["EXAMPLES_DIR", "BUILTIN_EXAMPLE", "PICTURE_SIDE", "example_names", "example_digits", "picture"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
 BUILTIN_EXAMPLE = "pattern (built in)"
@@ -24,6 +26,14 @@ def example_names() -> list[str]:
     if EXAMPLES_DIR.is_dir():
         names = sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
     return names or [BUILTIN_EXAMPLE]
+
+
+def example_digits(size: tuple[int, int] = (20, 20)) -> torch.Tensor:
+    """The bundled example digits (assets/examples/mnist_*.png, sorted by name) as a batch [N, 1, H, W] in [-1, 1]:
+    what the Edit lab edits and the latent view noises."""
+    names = sorted(p.name for p in EXAMPLES_DIR.glob("mnist_*.png"))
+    return torch.cat([uint8_to_tensor(np.asarray(fit_image(load_image(EXAMPLES_DIR / n), size, 1), dtype=np.uint8))
+                      for n in names])
 
 
 def _builtin_pattern() -> Image.Image:
