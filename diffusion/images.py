@@ -9,6 +9,7 @@ with a message meant for the person who sent it. Nothing here changes PIL's glob
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from pathlib import Path
@@ -205,3 +206,20 @@ def tensor_to_uint8(x: torch.Tensor) -> np.ndarray:
     x = torch.nan_to_num(x.detach().float(), nan=-1.0, posinf=1.0, neginf=-1.0)
     a = ((x / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return a[..., 0] if a.shape[-1] == 1 else a
+
+
+def channels_mosaic(z: torch.Tensor, value_range: float = 3.0) -> np.ndarray:
+    """Latents [B, c, h, w] -> uint8 [B, H, W]: the c channels as grey tiles side by side in a near-square grid,
+    one background pixel between tiles, each value v shown as v / value_range on [-1, 1] (so +-3 for unit-variance
+    latents spans black to white)."""
+    if z.ndim != 4:
+        raise ValueError(f"expected latents [B, c, h, w], got shape {tuple(z.shape)}")
+    b, c, h, w = z.shape
+    cols = math.ceil(math.sqrt(c))
+    rows = math.ceil(c / cols)
+    tiles = tensor_to_uint8(z.reshape(b * c, 1, h, w) / value_range).reshape(b, c, h, w)
+    out = np.full((b, rows * (h + 1) - 1, cols * (w + 1) - 1), 255, dtype=np.uint8)
+    for k in range(c):
+        r, q = divmod(k, cols)
+        out[:, r * (h + 1):r * (h + 1) + h, q * (w + 1):q * (w + 1) + w] = tiles[:, k]
+    return out

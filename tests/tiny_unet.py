@@ -50,6 +50,25 @@ def make_checkpoint(folder, channels: int = 1, size: int = 8, *, seed: int = 0, 
     return folder
 
 
+def make_latent_pipeline(folder, *, image_size: int = 8, latent_channels: int = 2, scaling_factor: float = 0.7,
+                         seed: int = 0) -> Path:
+    """A tiny random latent diffusion pipeline in diffusers' layout: vae/ (an ``AutoencoderKL`` on grey
+    ``image_size`` pictures, one down-sampling: latents ``latent_channels`` x image_size / 2), unet/ (a one-level
+    UNet on those latents) and scheduler/. Return the folder."""
+    from diffusers import AutoencoderKL
+
+    folder = Path(folder)
+    latent = image_size // 2
+    make_checkpoint(folder, channels=latent_channels, size=latent, seed=seed, attention=False, layout="pipeline")
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(in_channels=1, out_channels=1, latent_channels=latent_channels, sample_size=image_size,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        block_out_channels=(8, 8), layers_per_block=1, norm_num_groups=4,
+                        scaling_factor=scaling_factor)
+    vae.save_pretrained(folder / "vae")
+    return folder
+
+
 def edit_json(path, **changes) -> None:
     """Change keys of a JSON config file in place (a value of None deletes the key)."""
     path = Path(path)

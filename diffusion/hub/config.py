@@ -28,6 +28,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.
 _WEIGHTS = "diffusion_pytorch_model.safetensors"
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 MAX_CONFIG_BYTES = 1 * 2**20
+MAX_LATENT_CHANNELS = 16
 
 
 class HubError(ValueError):
@@ -64,10 +65,13 @@ def _no_safetensors(model_id: str, pickles) -> str:
     return f"{model_id} has no {_WEIGHTS} weights file"
 
 
-def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
+def check_configs(model_id: str, config: dict, sched_config: dict, latent: bool = False) -> dict:
     """Check that the configs describe a DDPM-style UNet2DModel the lab can run: unconditional, or class-conditional
     with ``num_class_embeds`` classes in diffusers' embedding table (``class_embed_type`` None), whose last class
     is taken as the "no label" class of classifier-free guidance (as the lab's own conditional model is trained).
+
+    ``latent``: the UNet works on an autoencoder's latents (a latent diffusion pipeline, :func:`check_vae_config`),
+    so any channel count up to 16 and sizes from 2 are fine.
 
     Returns the scheduler settings the lab uses; raises HubError naming the first problem.
     """
@@ -89,14 +93,15 @@ def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
         raise HubError(f"{model_id} uses a {config.get('time_embedding_type')!r} time embedding (a score-SDE / "
                        f"sigma-conditioned model), not a DDPM timestep model")
     in_ch, out_ch = config.get("in_channels", 3), config.get("out_channels", 3)
-    if in_ch not in (1, 3):
+    if latent and not (isinstance(in_ch, int) and 1 <= in_ch <= MAX_LATENT_CHANNELS):
+        raise HubError(f"{model_id}: its UNet takes {in_ch!r} latent channels; the lab runs 1 to "
+                       f"{MAX_LATENT_CHANNELS}")
+    if not latent and in_ch not in (1, 3):
         raise HubError(f"{model_id} takes {in_ch}-channel inputs; the lab shows grey (1) or RGB (3) images")
-    size = config.get("sample_size")
-    if isinstance(size, int):
-        size = (size, size)
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and 8 <= s <= 1024
-                                                                        for s in size)):
-        raise HubError(f"{model_id}: sample_size {config.get('sample_size')!r} is not an image size")
+    size = _size(config.get("sample_size"), 2 if latent else 8)
+    if size is None:
+        raise HubError(f"{model_id}: sample_size {config.get('sample_size')!r} is not "
+                       f"{'a latent' if latent else 'an image'} size")
 
     scls = sched_config.get("_class_name", "DDPMScheduler")
     if scls not in DDPM_LIKE_SCHEDULERS:
@@ -130,6 +135,44 @@ def check_configs(model_id: str, config: dict, sched_config: dict) -> dict:
         "sample_size": (int(size[0]), int(size[1])), "in_channels": int(in_ch), "scheduler_class": scls,
         "num_class_embeds": classes,
     }
+
+
+def _size(size, smallest: int) -> tuple[int, int] | None:
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and smallest <= s <= 1024 for s in size)):
+        return (int(size[0]), int(size[1]))
+    return None
+
+
+def check_vae_config(model_id: str, vae_config: dict, unet_config: dict) -> None:
+    """Check a latent diffusion pipeline's ``vae/config.json``: a diffusers ``AutoencoderKL`` on grey or RGB
+    images whose latents are what the UNet takes, with a positive ``scaling_factor``. Raises HubError."""
+    cls = vae_config.get("_class_name")
+    if cls != "AutoencoderKL":
+        raise HubError(f"{model_id}: its vae/ is a {cls or 'model of unknown class'}, not an AutoencoderKL (the "
+                       f"lab decodes latents with diffusers' KL autoencoder)")
+    if vae_config.get("in_channels", 3) not in (1, 3) or vae_config.get("out_channels", 3) != vae_config.get(
+            "in_channels", 3):
+        raise HubError(f"{model_id}: its autoencoder maps {vae_config.get('in_channels', 3)!r} channels to "
+                       f"{vae_config.get('out_channels', 3)!r}; the lab shows grey (1) or RGB (3) images")
+    if vae_config.get("latent_channels", 4) != unet_config.get("in_channels", 3):
+        raise HubError(f"{model_id}: its autoencoder makes {vae_config.get('latent_channels', 4)!r}-channel "
+                       f"latents but its UNet takes {unet_config.get('in_channels', 3)!r} channels")
+    image = _size(vae_config.get("sample_size"), 8)
+    blocks = vae_config.get("block_out_channels") or [64]
+    if image is None or not isinstance(blocks, list) or not 1 <= len(blocks) <= 6:
+        raise HubError(f"{model_id}: its autoencoder's sample_size {vae_config.get('sample_size')!r} or "
+                       f"block_out_channels is not an image autoencoder's")
+    down = 2 ** (len(blocks) - 1)
+    latent = _size(unet_config.get("sample_size"), 2)
+    if image[0] % down or image[1] % down or latent != (image[0] // down, image[1] // down):
+        raise HubError(f"{model_id}: {image[0]} x {image[1]} images down-sampled {down} x do not give the UNet's "
+                       f"{unet_config.get('sample_size')!r} latents")
+    factor = vae_config.get("scaling_factor")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1e4:
+        raise HubError(f"{model_id}: the autoencoder's scaling_factor {factor!r} must be a positive number")
 
 
 def schedule_from_config(model_id: str, sched_config: dict) -> Schedule:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .config import (MAX_CONFIG_BYTES, _PICKLE_SUFFIXES, _WEIGHTS, HubError, _no_safetensors, _read_json,
-                     check_configs, schedule_from_config, validate_repo_id)
+                     check_configs, check_vae_config, schedule_from_config, validate_repo_id)
 from .model import ImageModel, measure_call_cost
 
 BUNDLED_ID = "mnist-ddpm (bundled)"
@@ -19,6 +19,10 @@ BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "mnist-ddpm"
 # the class-conditional model: labels 0-9 the digits, label 10 "no label" (classifier-free guidance)
 BUNDLED_COND_ID = "mnist-ddpm-cond (bundled)"
 BUNDLED_COND_DIR = BUNDLED_DIR.parent / "mnist-ddpm-cond"
+# the latent diffusion model: an autoencoder (vae/) and a DDPM on its 5 x 5 x 4 latents (unet/, scheduler/)
+BUNDLED_LDM_ID = "mnist-ldm (bundled)"
+BUNDLED_LDM_DIR = BUNDLED_DIR.parent / "mnist-ldm"
+_BUNDLED = {BUNDLED_ID: BUNDLED_DIR, BUNDLED_COND_ID: BUNDLED_COND_DIR, BUNDLED_LDM_ID: BUNDLED_LDM_DIR}
 # Public diffusers UNet2DModel DDPM checkpoints with safetensors weights (checked on the Hub):
 SUGGESTED_IDS = (
     "google/ddpm-cifar10-32",                        # Ho et al. 2020, CIFAR-10 32x32 RGB, 143 MB
@@ -27,12 +31,14 @@ SUGGESTED_IDS = (
 )
 MAX_DOWNLOAD_BYTES = 400 * 2**20  # checked from the Hub's metadata before any download, and again on disk
 HUB_TIMEOUT_S = 5.0               # for the metadata call: an unreachable Hub is reported within seconds
-CACHE_SIZE = 3                    # loaded models kept per server process, shared read-only by all sessions
+CACHE_SIZE = 4                    # loaded models kept per server process, shared read-only by all sessions
+                                  # (the three bundled ones, a few MB each, and a Hub model)
 
 
 def resolve_name(name) -> str:
     """The canonical name: the bundled model for None / '' / 'bundled' / BUNDLED_ID, the bundled conditional model
-    for 'mnist-ddpm-cond' / BUNDLED_COND_ID, else a checked Hub id."""
+    for 'mnist-ddpm-cond' / BUNDLED_COND_ID, the bundled latent model for 'mnist-ldm' / BUNDLED_LDM_ID, else a
+    checked Hub id."""
     if name is None:
         return BUNDLED_ID
     if not isinstance(name, str):
@@ -42,6 +48,8 @@ def resolve_name(name) -> str:
         return BUNDLED_ID
     if name in (BUNDLED_COND_ID, "mnist-ddpm-cond"):
         return BUNDLED_COND_ID
+    if name in (BUNDLED_LDM_ID, "mnist-ldm"):
+        return BUNDLED_LDM_ID
     if name.startswith(("https://huggingface.co/", "huggingface.co/")):
         name = name.split("huggingface.co/", 1)[1].strip("/")
     return validate_repo_id(name)
@@ -69,8 +77,8 @@ def load_model(name=None, measure: bool = True) -> ImageModel:
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        if key in (BUNDLED_ID, BUNDLED_COND_ID):
-            folder = BUNDLED_DIR if key == BUNDLED_ID else BUNDLED_COND_DIR
+        if key in _BUNDLED:
+            folder = _BUNDLED[key]
             if not (folder / "config.json").is_file() and not (folder / "unet" / "config.json").is_file():
                 raise HubError(f"the bundled model is missing (no checkpoint in {folder.name}/); "
                                f"enter a Hub id instead")
@@ -106,7 +114,8 @@ def clear_cache() -> None:
 
 def load_folder(folder, model_id: str | None = None, measure: bool = True) -> ImageModel:
     """Load a diffusers-format folder: flat (config.json, scheduler_config.json, weights) or a pipeline folder
-    (unet/, scheduler/). For the bundled model, tests and benchmarks; never reachable from the UI."""
+    (unet/, scheduler/, and vae/ for a latent diffusion model). For the bundled models, tests and benchmarks; never
+    reachable from the UI."""
     folder = Path(folder)
     model_id = model_id or folder.name
     unet_dir = folder / "unet" if (folder / "unet" / "config.json").is_file() else folder
@@ -121,12 +130,38 @@ def load_folder(folder, model_id: str | None = None, measure: bool = True) -> Im
         pickles = [p.name for p in unet_dir.iterdir() if p.suffix in _PICKLE_SUFFIXES]
         raise HubError(_no_safetensors(model_id, pickles))
     config, sched_config = _read_json(unet_dir / "config.json", model_id), _read_json(sched, model_id)
-    return _build(model_id, unet_dir, config, sched_config, weights.stat().st_size, measure)
+    vae_dir = folder / "vae" if unet_dir != folder and (folder / "vae" / "config.json").is_file() else None
+    size = weights.stat().st_size
+    if vae_dir is not None:
+        if not (vae_dir / _WEIGHTS).is_file():
+            pickles = [p.name for p in vae_dir.iterdir() if p.suffix in _PICKLE_SUFFIXES]
+            raise HubError(_no_safetensors(model_id + " (vae/)", pickles))
+        size += (vae_dir / _WEIGHTS).stat().st_size
+    return _build(model_id, unet_dir, config, sched_config, size, measure, vae_dir)
+
+
+def _load_vae(model_id: str, vae_dir: Path, unet_config: dict):
+    """The latent pipeline's autoencoder, checked and wrapped as a :class:`~diffusion.latent.LatentCodec`."""
+    check_vae_config(model_id, _read_json(vae_dir / "config.json", model_id), unet_config)
+    from diffusers import AutoencoderKL
+
+    from ..latent import LatentCodec
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vae = AutoencoderKL.from_pretrained(str(vae_dir), use_safetensors=True, local_files_only=True,
+                                                low_cpu_mem_usage=False)
+    except Exception as err:
+        raise HubError(f"{model_id}: the autoencoder's weights do not load into its AutoencoderKL config "
+                       f"({type(err).__name__}: {str(err)[:200]})") from None
+    return LatentCodec(vae.eval().requires_grad_(False))
 
 
 def _build(model_id: str, unet_dir: Path, config: dict, sched_config: dict, download_bytes: int,
-           measure: bool) -> ImageModel:
-    settings = check_configs(model_id, config, sched_config)
+           measure: bool, vae_dir: Path | None = None) -> ImageModel:
+    settings = check_configs(model_id, config, sched_config, latent=vae_dir is not None)
+    codec = None if vae_dir is None else _load_vae(model_id, vae_dir, config)
     schedule = schedule_from_config(model_id, sched_config)
     if schedule.zero_terminal_snr and settings["prediction_type"] == "epsilon":
         raise HubError(f"{model_id}: a zero-terminal-SNR schedule needs v- or x0-prediction, not epsilon")
@@ -144,7 +179,7 @@ def _build(model_id: str, unet_dir: Path, config: dict, sched_config: dict, down
     # NHWC weights: oneDNN's CPU convolutions run a little faster on the bundled UNet (bench/README.md)
     unet.to(memory_format=torch.channels_last)
     model = ImageModel(id=model_id, unet=unet, schedule=schedule, download_bytes=int(download_bytes),
-                       num_parameters=sum(p.numel() for p in unet.parameters()), **settings)
+                       num_parameters=sum(p.numel() for p in unet.parameters()), codec=codec, **settings)
     if measure:
         object.__setattr__(model, "call_cost_s", measure_call_cost(model))
     return model
@@ -206,8 +241,9 @@ def _explain(model_id: str, err: Exception) -> HubError:
     return HubError(f"{model_id} could not be loaded ({type(err).__name__}: {str(err)[:200]})")
 
 
-def _plan(model_id: str, files: dict[str, int | None]) -> tuple[str, str, str]:
-    """(config path, scheduler config path, weights path) inside the repo, from its file list, or HubError."""
+def _plan(model_id: str, files: dict[str, int | None]) -> tuple[str, str, str, str | None]:
+    """(config path, scheduler config path, weights path, vae folder or None) inside the repo, from its file list,
+    or HubError. A pipeline repo with ``vae/`` is a latent diffusion model: its autoencoder loads too."""
     if "unet/config.json" in files:
         prefix = "unet/"
     elif "config.json" in files:
@@ -224,7 +260,11 @@ def _plan(model_id: str, files: dict[str, int | None]) -> tuple[str, str, str]:
         pickles = [f for f in files if f.startswith(prefix) and "/" not in f[len(prefix):]
                    and f.endswith(_PICKLE_SUFFIXES)]
         raise HubError(_no_safetensors(model_id, pickles))
-    return prefix + "config.json", sched, weights
+    vae = "vae/" if prefix == "unet/" and "vae/config.json" in files else None
+    if vae and vae + _WEIGHTS not in files:
+        raise HubError(_no_safetensors(model_id + " (vae/)", [f for f in files if f.startswith(vae)
+                                                              and f.endswith(_PICKLE_SUFFIXES)]))
+    return prefix + "config.json", sched, weights, vae
 
 
 def _check_size(model_id: str, nbytes) -> None:
@@ -253,9 +293,10 @@ def _load_from_hub(repo_id: str, measure: bool = True) -> ImageModel:
                        f"the lab loads public models only")
     files = {s.rfilename: (s.size if s.size is not None else getattr(s.lfs, "size", None))
              for s in (info.siblings or [])}
-    config_path, sched_path, weights_path = _plan(repo_id, files)
-    _check_size(repo_id, files[weights_path])
-    for path in (config_path, sched_path):
+    config_path, sched_path, weights_path, vae = _plan(repo_id, files)
+    sizes = [files[weights_path]] + ([files[vae + _WEIGHTS]] if vae else [])
+    _check_size(repo_id, None if None in sizes else sum(sizes))      # the UNet's and the autoencoder's together
+    for path in (config_path, sched_path) + ((vae + "config.json",) if vae else ()):
         if (files[path] or 0) > MAX_CONFIG_BYTES:
             raise HubError(f"{repo_id}: {path} is implausibly large for a config")
     try:
@@ -264,16 +305,21 @@ def _load_from_hub(repo_id: str, measure: bool = True) -> ImageModel:
 
         config_file, sched_file = fetch(config_path), fetch(sched_path)
         config, sched_config = _read_json(config_file, repo_id), _read_json(sched_file, repo_id)
-        check_configs(repo_id, config, sched_config)  # before the (large) weights download
+        check_configs(repo_id, config, sched_config, latent=vae is not None)  # before the (large) weights download
         schedule_from_config(repo_id, sched_config)
+        vae_dir = None
+        if vae is not None:
+            vae_config_file = fetch(vae + "config.json")
+            check_vae_config(repo_id, _read_json(vae_config_file, repo_id), config)
+            vae_dir = fetch(vae + _WEIGHTS).parent
         weights_file = fetch(weights_path)
     except HubError:
         raise
     except Exception as err:
         raise _explain(repo_id, err) from None
-    size = weights_file.stat().st_size
+    size = weights_file.stat().st_size + (0 if vae_dir is None else (vae_dir / _WEIGHTS).stat().st_size)
     _check_size(repo_id, size)
-    return _build(repo_id, config_file.parent, config, sched_config, size, measure)
+    return _build(repo_id, config_file.parent, config, sched_config, size, measure, vae_dir)
 
 
 def _load_from_local_cache(repo_id: str, measure: bool) -> ImageModel:
@@ -288,7 +334,13 @@ def _load_from_local_cache(repo_id: str, measure: bool) -> ImageModel:
         config_file, weights_file = cached(config_path), cached(weights_path)
         sched_file = cached("scheduler/scheduler_config.json") or cached("scheduler_config.json")
         if config_file and weights_file and sched_file and config_file.parent == weights_file.parent:
-            _check_size(repo_id, weights_file.stat().st_size)
+            vae_config, vae_weights = cached("vae/config.json"), cached("vae/" + _WEIGHTS)
+            pipeline = config_path.startswith("unet/")
+            if pipeline and vae_config and not vae_weights:
+                continue                                   # a latent pipeline whose autoencoder is not cached
+            vae_dir = vae_weights.parent if pipeline and vae_config and vae_weights else None
+            size = weights_file.stat().st_size + (0 if vae_dir is None else vae_weights.stat().st_size)
+            _check_size(repo_id, size)
             config, sched_config = _read_json(config_file, repo_id), _read_json(sched_file, repo_id)
-            return _build(repo_id, config_file.parent, config, sched_config, weights_file.stat().st_size, measure)
+            return _build(repo_id, config_file.parent, config, sched_config, size, measure, vae_dir)
     raise _unreachable(repo_id)

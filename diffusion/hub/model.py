@@ -36,6 +36,8 @@ class ImageModel:
     download_bytes: int
     scheduler_class: str
     num_class_embeds: int | None = None  # class-conditional: the classes plus the last, "no label" class
+    codec: object | None = None    # a latent diffusion model's autoencoder (diffusion.latent.LatentCodec): the
+                                   # UNet and the samplers work on its latents; decode gives the image
     call_cost_s: tuple[float, float] = (0.0, 0.0)  # one network call takes a + b * batch seconds (measured at
                                                    # load, and only then: visitors' runs never change it)
 
@@ -89,8 +91,17 @@ class ImageModel:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one image."""
+        """(channels, height, width) of one x the network and the samplers work on: an image, or a latent."""
         return (self.in_channels, *self.sample_size)
+
+    @property
+    def latent(self) -> bool:
+        return self.codec is not None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image: ``shape``, or for a latent model its autoencoder's images."""
+        return self.codec.image_shape if self.codec is not None else self.shape
 
     def estimate_seconds(self, batch: int, model_calls: int) -> float:
         """Predicted wall time of ``model_calls`` network calls on ``batch`` images, from the cost measured when
@@ -112,9 +123,14 @@ class ImageModel:
                     clip_sample_range=self.clip_sample_range)
 
     def describe(self) -> str:
-        c, h, w = self.shape
+        c, h, w = self.image_shape
         mp = self.num_parameters / 1e6
-        text = (f"{self.id}: {w}x{h} {'grey' if c == 1 else 'RGB'}, {mp:.2g} M parameters, "
+        space = ""
+        if self.codec is not None:
+            lc, lh, lw = self.shape
+            space = (f" through a {lw}x{lh}x{lc} latent (autoencoder {self.codec.num_parameters / 1e6:.2g} M "
+                     f"parameters, scaling factor {self.codec.scaling_factor:.4g})")
+        text = (f"{self.id}: {w}x{h} {'grey' if c == 1 else 'RGB'}{space}, {mp:.2g} M parameters, "
                 f"{self.schedule.num_timesteps} training steps ({self.schedule.name} betas), "
                 f"predicts {self.prediction_type}, variance {self.variance_type}, "
                 f"clip x0 {'on' if self.clip_sample else 'off'}")

@@ -143,8 +143,11 @@ class _Frames:
 
 
 def _finish(rec: _Frames, traj, model: ImageModel, settings: dict, seconds: float, total: int,
-            extra=None) -> ImageRun:
-    final = tensor_to_uint8(traj.x0)
+            extra=None, final_x: torch.Tensor | None = None) -> ImageRun:
+    """The run as an ImageRun; ``final_x``: the result as a picture when it is not ``traj.x0`` itself (a latent
+    model's decoded sample)."""
+    final_x = traj.x0 if final_x is None else final_x
+    final = tensor_to_uint8(final_x)
     done = len(traj.timesteps)
     frames = list(rec.frames)
     # the clean end: the final sample (its "prediction" is itself; no noise is left)
@@ -166,7 +169,7 @@ def _finish(rec: _Frames, traj, model: ImageModel, settings: dict, seconds: floa
         x_t=np.stack([f[2] for f in frames]), x0_pred=np.stack([f[3] for f in frames]),
         eps_pred=np.stack([f[4] for f in frames]), labels=labels, timesteps=[f[1] for f in frames],
         model_id=model.id, settings=settings, nfe=traj.nfe, seconds=seconds, stopped=traj.stopped, note=note,
-        extra=extra or {}, final_float=traj.x0.detach().float().numpy().copy())
+        extra=extra or {}, final_float=final_x.detach().float().numpy().copy())
 
 
 def _check_common(sampler: str, num_steps, batch, limit_T: int) -> None:
