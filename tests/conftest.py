@@ -50,6 +50,9 @@ def app_server():
     from ui.edit import session as edit_session
     assert edit_session.SHARED.wait(timeout=900), "the edit lab's default runs did not finish"
     assert edit_session.SHARED.error is None, edit_session.SHARED.error
+    from ui.image import latent as latent_view
+    assert latent_view.SHARED.wait(timeout=900), "the latent view's default runs did not finish"
+    assert latent_view.SHARED.error is None, latent_view.SHARED.error
     try:
         yield SimpleNamespace(url=url, demo=demo)
     finally:
@@ -57,6 +60,7 @@ def app_server():
         toy_session.SHARED.join(timeout=600)
         guidance_session.SHARED.join(timeout=600)
         edit_session.SHARED.join(timeout=600)
+        latent_view.SHARED.join(timeout=600)
 
 
 @pytest.fixture

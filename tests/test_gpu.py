@@ -146,3 +146,42 @@ def test_the_image_labs_zero_gpu_path_pickles_and_gives_the_cpu_paths_run(monkey
     np.testing.assert_array_equal(zero.final, cpu.final)
     np.testing.assert_array_equal(zero.x_t, cpu.x_t)
     np.testing.assert_array_equal(zero_restore.final, cpu_restore.final)
+
+
+def test_the_latent_views_zero_gpu_path_pickles_and_gives_the_cpu_paths_runs(monkeypatch, tmp_path):
+    """On ZeroGPU the Pixel vs latent tab's runs go through ui.image.latent._runs_on_gpu (both models and the
+    autoencoder moved to the GPU there): its arguments and result pickle, and the runs equal the CPU path's."""
+    import pickle
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from diffusion import hub
+    from tests.tiny_unet import make_checkpoint, make_latent_pipeline
+    from ui.image import latent as latent_view
+
+    monkeypatch.setattr(hub.loading, "BUNDLED_DIR", make_checkpoint(tmp_path / "pix", channels=1, size=8,
+                                                                    attention=False))
+    monkeypatch.setattr(hub.loading, "BUNDLED_LDM_DIR", make_latent_pipeline(tmp_path / "ldm"))
+    hub.clear_cache()
+    calls, on_gpu = [], latent_view._runs_on_gpu
+
+    def through_pickle(space, kw):                          # what ZeroGPU does to a call, minus the GPU
+        space, kw = pickle.loads(pickle.dumps((space, kw)))
+        calls.append(space)
+        return pickle.loads(pickle.dumps(on_gpu(space, kw)))
+    no_progress = lambda *a, **k: None  # noqa: E731
+    session = latent_view.LatentSession(SimpleNamespace(run=None, forward=None))   # not the server's defaults
+    try:
+        cpu = latent_view.latent_run(session, "both", "ddim", 4, 2, 7, 0.0, progress=no_progress)[0].run
+        monkeypatch.setattr(latent_view, "on_zero_gpu", lambda: True)
+        monkeypatch.setattr(latent_view, "_runs_on_gpu", through_pickle)
+        zero = latent_view.latent_run(session, "both", "ddim", 4, 2, 7, 0.0, progress=no_progress)[0].run
+    finally:
+        hub.clear_cache()
+        session.close()
+    assert calls == ["both"]
+    for a, b in ((zero.pixel, cpu.pixel), (zero.latent, cpu.latent)):
+        np.testing.assert_array_equal(a.final, b.final)
+        np.testing.assert_array_equal(a.x_t, b.x_t)
+    np.testing.assert_array_equal(zero.latent.extra["latent"], cpu.latent.extra["latent"])

@@ -22,7 +22,6 @@ BUNDLED_COND_DIR = BUNDLED_DIR.parent / "mnist-ddpm-cond"
 # the latent diffusion model: an autoencoder (vae/) and a DDPM on its 5 x 5 x 4 latents (unet/, scheduler/)
 BUNDLED_LDM_ID = "mnist-ldm (bundled)"
 BUNDLED_LDM_DIR = BUNDLED_DIR.parent / "mnist-ldm"
-_BUNDLED = {BUNDLED_ID: BUNDLED_DIR, BUNDLED_COND_ID: BUNDLED_COND_DIR, BUNDLED_LDM_ID: BUNDLED_LDM_DIR}
 # Public diffusers UNet2DModel DDPM checkpoints with safetensors weights (checked on the Hub):
 SUGGESTED_IDS = (
     "google/ddpm-cifar10-32",                        # Ho et al. 2020, CIFAR-10 32x32 RGB, 143 MB
@@ -77,8 +76,9 @@ def load_model(name=None, measure: bool = True) -> ImageModel:
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        if key in _BUNDLED:
-            folder = _BUNDLED[key]
+        bundled = {BUNDLED_ID: BUNDLED_DIR, BUNDLED_COND_ID: BUNDLED_COND_DIR, BUNDLED_LDM_ID: BUNDLED_LDM_DIR}
+        if key in bundled:
+            folder = bundled[key]
             if not (folder / "config.json").is_file() and not (folder / "unet" / "config.json").is_file():
                 raise HubError(f"the bundled model is missing (no checkpoint in {folder.name}/); "
                                f"enter a Hub id instead")

@@ -72,6 +72,9 @@ def load_model(session, model_name: str = hub.BUNDLED_ID, progress=gr.Progress()
     progress(0.1, desc=f"loading {model_name}")
     try:
         model = hub.load_model(model_name)
+        if model.latent:
+            raise hub.HubError(f"{model.id} is a latent diffusion model (it samples an autoencoder's latents): the "
+                               f"\"Pixel vs latent\" tab runs it, beside the pixel model")
     except hub.HubError as exc:
         current = None
         try:

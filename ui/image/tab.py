@@ -17,6 +17,7 @@ from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
 from .handlers import (DEFAULT_SETTINGS, FWD_ID, FWD_SLIDER, RES_ID, RES_SLIDER, REV_ID, REV_SLIDER, estimate, forward,
                        frame_png, load_model, make_gif, on_load, restore, sample_images, select_image, stop)
+from .latent import build_latent_tab
 from .text import FORWARD_MD, INTRO_MD, RESTORE_MD, REVERSE_MD
 
 
@@ -93,6 +94,9 @@ def build_image_tab() -> None:
             res_t = gr.Slider(0, 1, 1, step=1, label="Step through the restoration (right = noised start)",
                               elem_id=RES_SLIDER)
             res_play = gr.Button("▶ Play (noised → restored)", size="sm")
+
+        with gr.Tab("Pixel vs latent"):
+            build_latent_tab()
 
     with gr.Accordion("Export", open=False):
         export = export_row(["reverse", "restore", "forward"], label="Which view")

@@ -2,6 +2,8 @@
 
 Keep every inline formula on one line: the Markdown renderer does not join $...$ across line breaks.
 """
+import json
+
 from diffusion import hub
 from diffusion.labs.image_runs import MAX_RUN_SECONDS
 
@@ -37,3 +39,41 @@ Noise the picture to level $t_0$, $x_{t_0} = \sqrt{\bar\alpha_{t_0}}\,x_0 + \sqr
 then run the reverse process from $t_0$ back to 0 (Meng et al. 2022). A small $t_0$ keeps the picture; a large one
 leaves the model free to invent — and pulls any picture towards what the model knows.
 """
+
+
+def _latent_sizes() -> dict:
+    """The bundled latent model's sizes, read from its configs (the sentences below quote them)."""
+    try:
+        vae = json.loads((hub.BUNDLED_LDM_DIR / "vae" / "config.json").read_text())
+        unet = json.loads((hub.BUNDLED_LDM_DIR / "unet" / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    side, c, h = vae["sample_size"], unet["in_channels"], unet["sample_size"]
+    return dict(pixels=side * side * vae["in_channels"], side=side, c=c, h=h, latents=c * h * h,
+                factor=vae["scaling_factor"])
+
+
+def latent_md(sizes: dict) -> str:
+    if not sizes:
+        return "### Pixel vs latent\nThe bundled latent model is missing (assets/mnist-ldm)."
+    s = sizes
+    return rf"""
+### Pixel vs latent: diffusion in an autoencoder's latent space (latent diffusion, as in Stable Diffusion)
+An autoencoder squeezes each {s['side']} × {s['side']} digit ({s['pixels']} numbers) into a {s['h']} × {s['h']} ×
+{s['c']} latent ({s['latents']} numbers) and decodes it back; a DDPM is trained on the latents instead of the pixels.
+Sampling is the same sampler on a smaller $x$: $z_T \sim \mathcal N(0, I)$, then the reverse process on $z_t$, then
+one decode, $x = D(z_0 / s)$. The sampler knows nothing of the autoencoder.
+
+**Why:** each network call works on {s['pixels'] // s['latents']} × fewer numbers, and the autoencoder has already
+thrown away detail the eye does not need, so the diffusion model spends its capacity on the digit's structure.
+**The scaling factor** $s = {s['factor']:.4g}$ = 1 / std of the training digits' latents (measured once, stored in
+the autoencoder's config, as diffusers does): it gives the latents unit variance, so the noise schedule means the
+same as for pixels. **What is lost:** no latent sample can be better than the autoencoder's reconstructions.
+
+Rows: the latent $z_t$ (its {s['c']} channels as small pictures, grey = 0, black/white = ∓3), the decoded $z_t$ and
+the decoded prediction $\hat z_0$; then the pixel model's $x_t$ and $\hat x_0$ from the same seed and sampler. The cost
+lines are measured in each run.
+"""
+
+
+LATENT_MD = latent_md(_latent_sizes())
