@@ -63,3 +63,42 @@ def test_the_endpoint_table_lists_every_public_endpoint_and_no_other(app_server)
     public = {fn.api_name for fn in app_server.demo.fns.values()
               if fn.api_name and getattr(fn, "api_visibility", "public") == "public"}
     assert len(public) > 20 and documented == public, (sorted(public - documented), sorted(documented - public))
+
+
+def readme_defaults() -> dict[str, dict]:
+    """endpoint -> {parameter: value} for every `name=value` the endpoint table states as a Python literal (rows
+    that document one endpoint only)."""
+    import ast
+
+    out = {}
+    for line in README.splitlines():
+        if not line.startswith("| `/"):
+            continue
+        cells = line.split("|")
+        names = re.findall(r"`/(\w+)`", cells[1])
+        if len(names) != 1:
+            continue
+        stated = {}
+        for name, value in re.findall(r"`(\w+)=([^`]+)`", cells[2]):
+            try:
+                stated[name] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass                                     # e.g. steps="…": a description, not a value
+        out[names[0]] = stated
+    return out
+
+
+def test_the_endpoint_tables_defaults_are_the_apis(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    stated = readme_defaults()
+    checked, wrong = 0, []
+    for endpoint, params in stated.items():
+        actual = {p["parameter_name"]: p["parameter_default"] for p in api[f"/{endpoint}"]["parameters"]}
+        for name, value in params.items():
+            if name in actual:
+                checked += 1
+                if actual[name] != value:
+                    wrong.append(f"/{endpoint} {name}: README {value!r}, API {actual[name]!r}")
+            else:
+                wrong.append(f"/{endpoint} {name}: README states it, the API has no such parameter")
+    assert checked > 60 and not wrong, wrong
