@@ -11,14 +11,16 @@ def _panels(html):
     return re.findall(r'alt="([^":]+):', html)
 
 
-def test_the_default_runs_show_four_panels_from_one_x_T(client):
+def test_the_default_runs_show_five_panels_from_one_x_T(client):
     html, slider, note = client.predict(api_name="/guidance_sample")
     panels = list(dict.fromkeys(_panels(html)))
-    assert panels == ["unconditional · w = 0", "conditional · w = 1", "guided · w = 3", "exact model · w = 3"]
+    assert panels == ["unconditional · w = 0", "conditional · w = 1", "guided · w = 3", "exact model · w = 3",
+                      "exact classifier · s = 3"]
     assert "all panels start from the same x_T" in html
-    assert html.count('class="dl-frame') == 4 * 21                 # dpmpp_2m, 20 steps: 21 states per panel
+    assert html.count('class="dl-frame') == 5 * 21                 # dpmpp_2m, 20 steps: 21 states per panel
     # the figures under the panels are the runs' own, generated from the samples
-    for line in ("unconditional · w = 0**: in class", "guided · w = 3**: in class", "exact model · w = 3**"):
+    for line in ("unconditional · w = 0**: in class", "guided · w = 3**: in class", "exact model · w = 3**",
+                 "exact classifier · s = 3**: in class"):
         assert line in note
     numbers = {m.group(1): float(m.group(2)) for m in re.finditer(r"\*\*(.+?)\*\*: in class ([0-9.]+)", note)}
     assert numbers["unconditional · w = 0"] < 0.7 < 0.9 < numbers["guided · w = 3"]
@@ -53,7 +55,7 @@ def test_training_a_conditional_model_on_a_word_and_guiding_it(client):
     klass, status = client.predict(steps=300, api_name="/guidance_train")
     assert "**Done**" in status and "on word “AB”, 300 steps" in status
     html, _, note = client.predict(y=1, w=4.0, n=400, api_name="/guidance_sample")
-    assert "exact model" not in html                  # a word is no mixture: no exact panel
+    assert "exact model" not in html and "exact classifier" not in html   # a word is no mixture: no exact panels
     assert "guided · w = 4**: in class" in note
 
 

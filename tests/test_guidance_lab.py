@@ -128,15 +128,45 @@ def test_guided_runs_share_x_T_and_a_flow_model_is_guided_too():
     data = G.GuidanceData.from_name("gaussians8:plus-cross", n=2000)
     model = toy.fit("gaussians8:plus-cross", labels=True, steps=150, hidden=32, depth=1, batch_size=256)
     runs = G.guided_runs(model, data, 1, 3.0, n=300)
-    assert set(runs) == {"unconditional", "conditional", "guided", "exact guided"}
+    assert set(runs) == {"unconditional", "conditional", "guided", "exact guided", "classifier guided"}
     starts = [r.frames[-1] for r in runs.values()]
     for s in starts[1:]:
-        assert abs(s - starts[0]).max() < 1e-5                 # one x_T for all four
+        assert abs(s - starts[0]).max() < 1e-5                 # one x_T for all five
+    # the learned unconditional model steered by the exact classifier lands in the class asked for
+    assert G.in_class(runs["classifier guided"].x0, data, 1) > 0.95 > G.in_class(runs["unconditional"].x0, data, 1)
     assert runs["guided"].w == 3.0 and runs["exact guided"].exact and runs["unconditional"].w == 0.0
     flow = toy.fit("gaussians8:plus-cross", labels=True, steps=150, hidden=32, depth=1, batch_size=256,
                    objective="flow_matching")
     runs = G.guided_runs(flow, data, 0, 2.0, n=200)
     assert runs["exact guided"].frames.shape == (51, 200, 2)           # euler, 50 steps: 51 states
+    assert "classifier guided" not in runs                             # a velocity model: no classifier panel
     assert G.in_class(runs["exact guided"].x0, data, 0) > 0.95
     with pytest.raises(ValueError, match="guidance needs a conditional model"):
         G.guided_runs(toy.fit("moons", steps=2, hidden=8, depth=1), data, 0, 1.0)
+
+
+def test_the_classifier_panel_converts_the_models_prediction_and_with_the_exact_model_is_cfg():
+    """The classifier-guided run takes any prediction type to epsilon: with the exact mixture as the 'learned'
+    v-prediction model, it lands where classifier-free guidance with the exact conditional model does."""
+    from diffusion import make_schedule
+
+    data = G.GuidanceData.from_name("gaussians8:plus-cross", n=2000)
+    schedule = make_schedule("linear", 1000)
+    exact_v = data.mixture.model(schedule, "v_prediction")
+
+    class ExactV:                      # the exact mixture standing in for a learned v-prediction toy model
+        prediction_type = "v_prediction"
+
+        def __init__(self):
+            self.schedule = schedule
+
+        def __call__(self, x, t, y=None):
+            return exact_v(x, t, y)
+    model = ExactV()
+    x_T = torch.randn(400, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    options = {}
+    steered = G._classifier_run(model, data, x_T, 1, 2.5, "ddim", 50, 0, options)
+    cfg = G._run(model, data, x_T, 1, 2.5, "ddim", 50, 0, options, exact=True)
+    assert abs(steered.x0 - cfg.x0).max() < 1e-3
+    plain = G._run(model, data, x_T, 1, 1.0, "ddim", 50, 0, options, exact=True).x0     # w = 1: not the same
+    assert abs(steered.x0 - plain).max() > 0.05

@@ -27,8 +27,10 @@ import numpy as np
 import torch
 
 from ..exact import GaussianMixture
+from ..parameterization import convert
 from ..samplers import LAB_DEFAULT, options_for, sample, seeded_noise, spacing_options
 from ..samplers.flow import flow_sample
+from ..samplers.guidance import ClassifierGuided
 from ..toy.labels import labelled_dataset, labelled_mixture
 from .runner import clean_to_noise
 from .toy_runs import bounds_2d
@@ -119,6 +121,23 @@ def _run(model, data: GuidanceData, x_T, y: int, w: float, sampler: str, num_ste
     return GuidedRun(float(w), exact, traj.x0.float().numpy(), frames, times)
 
 
+def _classifier_run(model, data: GuidanceData, x_T, y: int, w: float, sampler: str, num_steps: int, seed: int,
+                    options: dict) -> GuidedRun:
+    """Classifier guidance (Dhariwal & Nichol 2021): the *learned* model's unconditional prediction, as epsilon,
+    steered by the mixture's *exact* noise-aware classifier with scale w -- the same target as CFG with w,
+    p(x) p(y | x)^w, reached through a different, exact, conditional part."""
+    schedule = model.schedule
+
+    def unconditional_eps(x_t, t):
+        out = model(x_t, t)
+        return convert(out, x_t, schedule.alpha_bar_at(t).to(x_t.dtype)[:, None], model.prediction_type, "epsilon")
+    net = ClassifierGuided(unconditional_eps, schedule, data.mixture.classifier(schedule), y, w)
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    traj = sample(net, schedule, x_T, sampler, num_steps, g, prediction_type="epsilon", **options)
+    states, times = clean_to_noise(traj)
+    return GuidedRun(float(w), False, traj.x0.float().numpy(), traj.xs[states].float().numpy(), times)
+
+
 def _settings(model, sampler, num_steps, spacing):
     """(sampler, num_steps, options): the lab's default where no sampler is named."""
     flow = model.prediction_type == "velocity"
@@ -139,7 +158,9 @@ def guided_runs(model, data: GuidanceData, y: int, w: float, sampler: str | None
                 num_steps: int | None = None, n: int = 1000, seed: int = 0, spacing: str | None = None,
                 exact: bool = True) -> dict[str, GuidedRun]:
     """The runs the lab scrubs side by side, all from one x_T: "unconditional" (w = 0), "conditional" (w = 1),
-    "guided" (w); and, for a mixture with ``exact``, "exact guided" (the exact conditional model, same sampler).
+    "guided" (w); and, for a mixture with ``exact``, "exact guided" (the exact conditional model, same sampler) and,
+    for a diffusion (not flow) model, "classifier guided" (the learned unconditional model steered by the exact
+    classifier p(y | x_t) with scale w: :func:`_classifier_run`).
     ``model`` is a conditional toy model (diffusion or flow matching) trained on ``data`` (its space: the named data
     sets are already standardised). No sampler: the lab's default (dpmpp_2m, 20 steps, Karras sigmas); a flow model
     integrates with euler (50 steps)."""
@@ -151,6 +172,8 @@ def guided_runs(model, data: GuidanceData, y: int, w: float, sampler: str | None
             for name, scale in (("unconditional", 0.0), ("conditional", 1.0), ("guided", w))}
     if exact and data.mixture is not None:
         runs["exact guided"] = _run(model, data, x_T, y, w, sampler, num_steps, seed, options, True)
+        if model.prediction_type != "velocity":        # the exact classifier's gradient steers a diffusion model
+            runs["classifier guided"] = _classifier_run(model, data, x_T, y, w, sampler, num_steps, seed, options)
     return runs
 
 

@@ -31,7 +31,7 @@ MAX_STEPS = 5000          # training steps (the default network: ~50 s on one th
 MAX_SAMPLES = 2000        # points per guided run
 MAX_W = 10.0
 POLL_S = 0.2
-PANEL_ORDER = ("unconditional", "conditional", "guided", "exact guided")
+PANEL_ORDER = ("unconditional", "conditional", "guided", "exact guided", "classifier guided")
 
 
 _session = session_or_new

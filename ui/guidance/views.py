@@ -23,7 +23,8 @@ PANEL = 360           # frame size in pixels
 BACKGROUND = (200, 200, 200)
 TILT_RGB = np.array([118, 42, 131], dtype=np.float64)   # the tilted density's shade (dark purple, faded)
 TITLES = {"unconditional": "unconditional · w = 0", "conditional": "conditional · w = 1",
-          "guided": "guided · w = {w:g}", "exact guided": "exact model · w = {w:g}"}
+          "guided": "guided · w = {w:g}", "exact guided": "exact model · w = {w:g}",
+          "classifier guided": "exact classifier · s = {w:g}"}
 
 
 def title(name: str, run: GuidedRun) -> str:
