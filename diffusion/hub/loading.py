@@ -57,6 +57,9 @@ def resolve_name(name) -> str:
 
 
 _cache: OrderedDict[str, ImageModel] = OrderedDict()
+# diffusers' lazy modules are not safe to import from two threads at once (the labs' start-up builds load models in
+# parallel threads: one got "partially initialised module" and its build died); its classes are imported under this
+_diffusers_lock = threading.Lock()
 _cache_lock = threading.Lock()
 _load_locks: dict[str, threading.Lock] = {}
 
@@ -143,7 +146,8 @@ def load_folder(folder, model_id: str | None = None, measure: bool = True) -> Im
 def _load_vae(model_id: str, vae_dir: Path, unet_config: dict):
     """The latent pipeline's autoencoder, checked and wrapped as a :class:`~diffusion.latent.LatentCodec`."""
     check_vae_config(model_id, _read_json(vae_dir / "config.json", model_id), unet_config)
-    from diffusers import AutoencoderKL
+    with _diffusers_lock:
+        from diffusers import AutoencoderKL
 
     from ..latent import LatentCodec
 
@@ -165,7 +169,8 @@ def _build(model_id: str, unet_dir: Path, config: dict, sched_config: dict, down
     schedule = schedule_from_config(model_id, sched_config)
     if schedule.zero_terminal_snr and settings["prediction_type"] == "epsilon":
         raise HubError(f"{model_id}: a zero-terminal-SNR schedule needs v- or x0-prediction, not epsilon")
-    from diffusers import UNet2DModel  # heavy import, only when a model is loaded
+    with _diffusers_lock:
+        from diffusers import UNet2DModel  # heavy import, only when a model is loaded
 
     try:
         with warnings.catch_warnings():

@@ -72,7 +72,7 @@ class SharedEdit(SharedBuild):
     def _build(self) -> None:
         try:
             hub.load_model(hub.BUNDLED_ID)   # its call cost measured at normal priority (ui.image.latent says why)
-        except hub.HubError:
+        except Exception:
             pass                              # reported below, where the default run needs it
         lower_priority(19)       # after the first screen's default model
         try:

@@ -3,6 +3,7 @@ one background thread on first need; ``wait()`` for it, ``join()`` it before the
 from __future__ import annotations
 
 import threading
+import traceback
 
 __all__ = ["SharedBuild"]
 
@@ -22,7 +23,7 @@ class SharedBuild:
         """Begin the build (idempotent; returns at once)."""
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._build, name=self.thread_name, daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
                 self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -34,6 +35,18 @@ class SharedBuild:
         torch at interpreter shutdown can abort the process."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _run(self) -> None:
+        """The thread: ``_build()``, and whatever happens in it, ``ready`` is set, so no visitor waits forever on a
+        build that died (an uncaught error becomes ``error``)."""
+        try:
+            self._build()
+        except BaseException:
+            if self.error is None:
+                self.error = traceback.format_exc(limit=3)
+            traceback.print_exc()
+        finally:
+            self.ready.set()
 
     def _build(self) -> None:  # pragma: no cover - every lab overrides it
         raise NotImplementedError
