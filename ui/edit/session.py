@@ -70,10 +70,6 @@ class SharedEdit(SharedBuild):
         self.note = ""
 
     def _build(self) -> None:
-        try:
-            hub.load_model(hub.BUNDLED_ID)   # its call cost measured at normal priority (ui.image.latent says why)
-        except Exception:
-            pass                              # reported below, where the default run needs it
         lower_priority(19)       # after the first screen's default model
         try:
             t0 = time.perf_counter()

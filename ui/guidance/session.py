@@ -72,10 +72,6 @@ class SharedGuidance(SharedBuild):
         self.model_note = ""
 
     def _build(self) -> None:
-        try:
-            hub.load_model(hub.BUNDLED_COND_ID)   # its call cost measured at normal priority (see ui.image.latent)
-        except Exception:
-            pass                                   # the grid reports it
         lower_priority(19)       # the Toy lab's default model (the first screen) trains first; this one after it
         try:
             t0 = time.perf_counter()

@@ -75,11 +75,9 @@ class SharedLatent(SharedBuild):
         self.run = self.forward = None
 
     def _build(self) -> None:
+        lower_priority(19)       # after serving and the first screen's default model (diffusers is imported here)
         try:
-            # loaded (their call cost measured) before this thread's priority drops: a cost measured at nice 19 on
-            # a busy machine would inflate every visitor's estimate and refuse runs that fit
             latent, pixel = hub.load_model(hub.BUNDLED_LDM_ID), hub.load_model(hub.BUNDLED_ID)
-            lower_priority(19)
             d = DEFAULT_RUN
             both = pixel_and_latent(pixel, latent, d["sampler"], d["steps"], d["seed"], d["batch"], d["eta"],
                                     limit_s=float("inf"))
@@ -198,8 +196,8 @@ def _scrubber(scrub_id: str, slider_id: str, label: str, play: str, direction: i
 
 
 def build_latent_tab() -> None:
-    """The "Pixel vs latent" tab's components and events (inside the Image lab's tabs)."""
-    SHARED.start()
+    """The "Pixel vs latent" tab's components and events (inside the Image lab's tabs). Its default runs are built on
+    the first page load (``on_load``), not here: their first step imports diffusers, which serving does without."""
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
     gr.Markdown(LATENT_MD, latex_delimiters=LATEX)
     with gr.Row():
