@@ -82,8 +82,7 @@ class SharedLatent(SharedBuild):
             both = pixel_and_latent(pixel, latent, d["sampler"], d["steps"], d["seed"], d["batch"], d["eta"],
                                     limit_s=float("inf"))
             self.run = RunResult(both.pixel, both.latent, d)
-            self.forward = ForwardResult(latent_forward(latent, example_digits(latent.image_shape[1:]), 0,
-                                                        FORWARD_FRAMES), 0)
+            self.forward = _forward_result(latent, 0)
         except Exception:  # pragma: no cover - reported on the page instead of killing the server
             self.error = traceback.format_exc(limit=3)
             traceback.print_exc()
@@ -103,11 +102,25 @@ def _session(session) -> LatentSession:
     return LatentSession(SHARED)
 
 
-def _views(session: LatentSession) -> tuple:
-    run, fwd = session.run, session.forward
+def _forward_result(latent, seed: int) -> ForwardResult:
+    """The six example digits noised in pixel and latent space, with ``seed``'s noise, drawn."""
+    return ForwardResult(latent_forward(latent, example_digits(latent.image_shape[1:]), seed, FORWARD_FRAMES), seed)
+
+
+def _run_view(run: RunResult) -> tuple:
+    """(scrubber, slider, cost text) of a run."""
     return (scrubber_html(RUN_ID, [("runs", run.frames)], run.labels, wide=True), slider_update(len(run.labels)),
-            run.text, scrubber_html(FWD_ID, [("forward", fwd.frames)], fwd.labels, wide=True),
-            slider_update(len(fwd.labels)), fwd.text)
+            run.text)
+
+
+def _forward_view(fwd: ForwardResult) -> tuple:
+    """(scrubber, slider, table and sentence) of forward noising."""
+    return (scrubber_html(FWD_ID, [("forward", fwd.frames)], fwd.labels, wide=True), slider_update(len(fwd.labels)),
+            fwd.text)
+
+
+def _views(session: LatentSession) -> tuple:
+    return (*_run_view(session.run), *_forward_view(session.forward))
 
 
 def _runs(space: str, pixel, latent, **kw) -> tuple:
@@ -156,9 +169,7 @@ def latent_run(session, space=DEFAULT_RUN["space"], sampler=DEFAULT_RUN["sampler
     except ValueError as exc:
         raise user_error(exc) from None
     session.run = in_background(RunResult, pix, lat, dict(space=space, **kw))
-    run = session.run
-    return (session, scrubber_html(RUN_ID, [("runs", run.frames)], run.labels, wide=True),
-            slider_update(len(run.labels)), run.text)
+    return (session, *_run_view(session.run))
 
 
 def latent_noising(session, seed=0):
@@ -166,11 +177,8 @@ def latent_noising(session, seed=0):
     session = _session(session)
     seed = number("noise seed", seed, 0, 2**31 - 1, integer=True)
     latent = hub.load_model(hub.BUNDLED_LDM_ID)
-    session.forward = in_background(lambda: ForwardResult(latent_forward(
-        latent, example_digits(latent.image_shape[1:]), seed, FORWARD_FRAMES), seed))
-    fwd = session.forward
-    return (session, scrubber_html(FWD_ID, [("forward", fwd.frames)], fwd.labels, wide=True),
-            slider_update(len(fwd.labels)), fwd.text)
+    session.forward = in_background(_forward_result, latent, seed)
+    return (session, *_forward_view(session.forward))
 
 
 def stop(session):
