@@ -1,5 +1,6 @@
 """What the tests through the API share: a good call on the same session after a bad one (the server keeps
-serving), the values a sketch pad sends, and the check that every endpoint works with its defaults."""
+serving), the values a sketch pad sends, the check that every endpoint works with its defaults, and the sizes of
+toy runs long enough to hold a slot yet inside the work limits on any machine."""
 from __future__ import annotations
 
 from gradio_client import handle_file
@@ -31,3 +32,33 @@ def assert_endpoints_have_defaults(client, names) -> None:
         assert name in api, f"{name} missing from the API"
         for p in api[name]["parameters"]:
             assert p["parameter_has_default"], f"{name}: parameter {p['parameter_name']!r} has no default"
+
+
+def long_training_steps(hidden: int, depth: int, batch_size: int, most: int = 8000) -> int:
+    """Training steps the server's own estimate (diffusion.labs.toy_cost, calibrated once in the test process, as in
+    the in-process app server) puts at no more than a quarter of the lab's limit: the run holds its slot for a while
+    yet is never refused, on a slow or busy machine too (the estimate, not a fixed count, decides)."""
+    from diffusion.labs import toy_cost
+    from ui.serving import limits
+    from ui.toy.handlers import _session
+    net = _session(None).model.net
+    work = toy_cost.macs(2, hidden, depth, net.fourier_octaves, net.embedding_dim)
+    fit = toy_cost.largest_steps(toy_cost.calibrate(), limits.MAX_TRAIN_S / 4, batch_size=batch_size, work=work)
+    assert fit >= 200, f"only {fit} steps fit in a quarter of the limit"
+    return min(most, fit)
+
+
+def long_sampling_steps(sampler: str, n: int, most: int = 1000) -> int:
+    """Sampling steps of the default toy model estimated at no more than a quarter of the lab's limit
+    (see long_training_steps)."""
+    from diffusion import model_calls
+    from diffusion.fidelity import SAMPLES
+    from diffusion.labs import toy_cost
+    from ui.serving import limits
+    from ui.toy.handlers import _session
+    work = toy_cost.model_work(_session(None).model)
+    per_call = toy_cost.sample_seconds(toy_cost.calibrate(), calls=1, n=n + (SAMPLES if n < SAMPLES else 0),
+                                       work=work)
+    steps = min(most, int(limits.MAX_SAMPLE_S / 4 / per_call / (model_calls(sampler, 2) / 2)))
+    assert steps >= 10, f"only {steps} steps fit in a quarter of the limit"
+    return steps

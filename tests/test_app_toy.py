@@ -16,7 +16,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.api_helpers import assert_endpoints_have_defaults  # noqa: E402
+from tests.api_helpers import assert_endpoints_have_defaults, long_training_steps  # noqa: E402
 
 TOY_ENDPOINTS = ["/toy_data", "/toy_train", "/toy_stop", "/toy_sample", "/toy_view", "/toy_frame", "/toy_gif",
                  "/toy_flow_vs_diffusion", "/toy_1d"]
@@ -146,7 +146,8 @@ def test_train_then_sample_uses_the_sessions_new_model(client):
 
 
 def test_stop_ends_training_early_and_keeps_the_model(client):
-    job = client.submit(steps=8000, hidden=64, batch_size=256, api_name="/toy_train")   # within the 120 s limit
+    steps = long_training_steps(64, 2, 256)          # a quarter of the 120 s limit at most
+    job = client.submit(steps=steps, hidden=64, batch_size=256, api_name="/toy_train")
     for _ in range(600):                     # wait (up to ~60 s) until training has reported at least once
         if job.outputs():
             break
@@ -156,7 +157,7 @@ def test_stop_ends_training_early_and_keeps_the_model(client):
     _, status = job.result(timeout=60)
     assert "stopped" in status
     steps_done = int(re.search(r"(\d+) steps in", status).group(1))
-    assert 0 < steps_done < 8000
+    assert 0 < steps_done < steps
     _, _, quality_md = client.predict(num_steps=10, n=300, api_name="/toy_sample")
     assert "stopped early" in quality_md                       # the model so far is the session's model
 

@@ -9,10 +9,13 @@ from gradio_client import Client
 
 from ui.serving import fair_queue
 
+from tests.api_helpers import long_sampling_steps, long_training_steps
+
 
 def _long_training(client):
     # long enough to still be running while the test sends more (the test stops it at the end)
-    return client.submit(steps=8000, hidden=64, depth=2, batch_size=256, api_name="/toy_train")
+    return client.submit(steps=long_training_steps(64, 2, 256), hidden=64, depth=2, batch_size=256,
+                         api_name="/toy_train")
 
 
 def _wait_running(job, timeout=60):
@@ -46,10 +49,11 @@ def test_a_second_heavy_run_of_one_visitor_is_refused_with_a_message_and_others_
 
 def test_session_less_api_calls_share_one_slot_per_address(app_server):
     url = app_server.url.rstrip("/") + "/gradio_api/call/toy_sample"
+    steps = long_sampling_steps("dpmpp_2m", 5000)
     accepted, refused = 0, []
     with httpx.Client(timeout=30) as http:
         for _ in range(6):      # six at once from one address, naming no session: like a curl loop
-            r = http.post(url, json={"data": ["dpmpp_2m", 1000, 0, 0, 5000, ["trajectories"], "karras"]})
+            r = http.post(url, json={"data": ["dpmpp_2m", steps, 0, 0, 5000, ["trajectories"], "karras"]})
             if r.status_code == 200:
                 accepted += 1
             else:

@@ -138,3 +138,29 @@ def test_no_lab_prefixed_modules_left_flat_in_ui():
     assert not flat
     for lab in ("toy", "image", "compare", "guidance", "edit"):
         assert {"tab.py", "handlers.py", "session.py"} <= {p.name for p in (ROOT / "ui" / lab).glob("*.py")}
+
+
+def _python_files():
+    return sorted(p for top in ("app.py", "diffusion", "ui", "bench", "scripts", "tests")
+                  for p in ([ROOT / top] if top.endswith(".py") else (ROOT / top).rglob("*.py")))
+
+
+def test_no_source_file_has_an_invalid_escape_sequence():
+    # "\nabla" in a plain string is a newline and "abla": a formula the page shows broken (it happened once)
+    import warnings
+    bad = []
+    for path in _python_files():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                compile(path.read_text(), str(path), "exec")
+            except SyntaxError as exc:
+                bad.append(f"{path.relative_to(ROOT)}:{exc.lineno}: {exc.msg}")
+    assert not bad, bad
+
+
+def test_the_escape_check_finds_a_bad_escape():
+    import warnings
+    with warnings.catch_warnings(), pytest.raises(SyntaxError, match="invalid escape sequence"):
+        warnings.simplefilter("error")
+        compile('X = "$\\hat x$"', "x.py", "exec")      # the source text X = "$\hat x$"

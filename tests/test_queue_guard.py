@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import httpx
 from gradio_client import Client
 
+from tests.api_helpers import long_training_steps
 from ui.serving import queue_guard
 
 
@@ -58,7 +59,7 @@ def test_fresh_session_hashes_beyond_the_store_do_not_stop_the_queue(app_server,
     assert isinstance(store, queue_guard.SessionMessages) and store.capacity == 2000
     monkeypatch.setattr(store, "capacity", 20)     # Gradio's 2,000, scaled down so the test is quick
     alice = Client(app_server.url, verbose=False)
-    training = alice.submit(steps=8000, hidden=64, depth=2, batch_size=256, api_name="/toy_train")
+    training = alice.submit(steps=long_training_steps(64, 2, 256), hidden=64, depth=2, batch_size=256, api_name="/toy_train")
     try:
         deadline = time.time() + 60
         while training.status().code.name not in ("PROCESSING", "ITERATING") and time.time() < deadline:

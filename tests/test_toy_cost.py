@@ -6,6 +6,7 @@ import pytest
 from gradio_client import Client
 
 from diffusion.labs import toy_cost
+from tests.api_helpers import long_training_steps
 from ui.serving import limits as handlers
 
 
@@ -39,7 +40,7 @@ def test_training_at_the_sliders_maxima_is_refused_with_what_fits(client):
 def test_a_run_over_the_limit_is_refused_when_it_arrives_not_after_waiting_for_a_slot(app_server):
     import time
     busy = [Client(app_server.url, verbose=False) for _ in range(2)]     # both training slots taken
-    jobs = [c.submit(steps=8000, hidden=64, depth=2, batch_size=256, api_name="/toy_train") for c in busy]
+    jobs = [c.submit(steps=long_training_steps(64, 2, 256), hidden=64, depth=2, batch_size=256, api_name="/toy_train") for c in busy]
     try:
         deadline = time.time() + 60
         while sum(j.status().code.name in ("PROCESSING", "ITERATING") for j in jobs) < 2 and time.time() < deadline:

@@ -30,9 +30,9 @@ $p(x\\mid y)^w\\,p(x)^{1-w}$, normalised — what guidance is often said to samp
 the shading for $w>1$: the guided ODE does not sample the tilted density (Chidambaram et al. 2024).
 
 **Classifier guidance**, the other way to steer (Dhariwal & Nichol 2021): the *unconditional* model plus the gradient
-of a noise-aware classifier, $\hat\epsilon=\hat\epsilon(x_t,t,\varnothing)-s\,\sqrt{1-\bar\alpha_t}\,\nabla_{x}\log p(y\mid x_t)$.
-By Bayes, $\nabla\log p(y\mid x_t)=\nabla\log p_t(x_t\mid y)-\nabla\log p_t(x_t)$, so with $s=w$ it aims at the same
-$p(x)\,p(y\mid x)^w$ as classifier-free guidance. Its panel uses the learned network's unconditional prediction and
+of a noise-aware classifier, $\\hat\\epsilon=\\hat\\epsilon(x_t,t,\\varnothing)-s\\,\\sqrt{1-\\bar\\alpha_t}\\,\\nabla_{x}\\log p(y\\mid x_t)$.
+By Bayes, $\\nabla\\log p(y\\mid x_t)=\\nabla\\log p_t(x_t\\mid y)-\\nabla\\log p_t(x_t)$, so with $s=w$ it aims at the same
+$p(x)\\,p(y\\mid x)^w$ as classifier-free guidance. Its panel uses the learned network's unconditional prediction and
 the mixture's **exact** classifier: what differs from the "guided" panel is only where the conditional part comes
 from (a learned conditional network, or an exact classifier).
 """
