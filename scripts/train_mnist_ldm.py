@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist_data import load_split  # noqa: E402
@@ -89,6 +88,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--kl-weight", type=float, default=1e-4, help="weight of the KL term (stage vae)")
+    p.add_argument("--min-snr-gamma", type=float, default=0.0,
+                   help="stage unet: weight each sample's L_simple by min(SNR, gamma) / SNR (Hang et al. 2023, "
+                        "'Min-SNR weighting'); 0 = the plain L_simple")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay (stage unet; the VAE saves its weights)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ckpt-every", type=int, default=250)
@@ -171,7 +173,11 @@ def main(argv=None):
             eps = torch.randn(z0.shape, generator=gen)
             ab = alpha_bar[t].view(-1, 1, 1, 1)
             z_t = ab.sqrt() * z0 + (1 - ab).sqrt() * eps                # DDPM eq. 4, in latent space
-            loss = F.mse_loss(model(z_t, t).sample, eps)                # L_simple
+            per_sample = (model(z_t, t).sample - eps).pow(2).flatten(1).mean(1)     # L_simple per sample
+            if args.min_snr_gamma > 0:                                  # Min-SNR-gamma, for epsilon prediction
+                snr = alpha_bar[t] / (1 - alpha_bar[t])
+                per_sample = per_sample * snr.clamp(max=args.min_snr_gamma) / snr
+            loss = per_sample.mean()
             parts = {"loss": loss.detach()}
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -236,3 +236,20 @@ def test_the_latent_texts_quote_the_bundled_configs():
     m = hub.load_model(hub.BUNDLED_LDM_ID, measure=False)
     assert "5 × 5 ×\n4 latent (100 numbers)" in LATENT_MD and "(400 numbers)" in LATENT_MD
     assert f"s = {m.codec.scaling_factor:.4g}" in LATENT_MD and "4 × fewer numbers" in LATENT_MD
+
+
+def _column_centres(image) -> list[float]:
+    """x centres of the runs of dark columns in a strip (each picture is black here)."""
+    dark = (np.asarray(image.convert("L"))[:, 150:] < 128).any(0)      # right of the titles' column
+    edges = np.flatnonzero(np.diff(np.r_[0, dark.astype(int), 0]))
+    return [150 + (a + b - 1) / 2 for a, b in zip(edges[::2], edges[1::2])]
+
+
+def test_latent_mosaics_line_up_under_their_digits():
+    # an 11 x 11 mosaic is enlarged to 99 px, a 20 x 20 digit to 100: the columns must still line up, 16 across
+    from ui.widgets.tiles import strip
+    assert channels_mosaic(torch.zeros(16, 4, 5, 5)).shape == (16, 11, 11)
+    mosaics, digits = np.zeros((16, 11, 11), np.uint8), np.zeros((16, 20, 20), np.uint8)    # all dark: one run each
+    a, b = _column_centres(strip(list(mosaics), "z_t")), _column_centres(strip(list(digits), "x_t"))
+    assert len(a) == len(b) == 16
+    assert max(abs(p - q) for p, q in zip(a, b)) <= 1.0

@@ -16,15 +16,17 @@ def row_width(count: int) -> int:
 
 
 def strip(tiles: list[np.ndarray], title: str, width: int | None = None) -> Image.Image:
-    """One row of pictures (uint8 [H, W] or [H, W, 3] each), enlarged to TILE pixels, with ``title`` on the left."""
+    """One row of pictures (uint8 [H, W] or [H, W, 3] each), enlarged to TILE pixels, with ``title`` on the left.
+    Each picture is centred in a cell of TILE pixels (or its own size if larger), so rows of pictures of different
+    sizes (a 20 x 20 digit enlarged to 100, an 11 x 11 latent mosaic to 99) keep their columns aligned."""
     ims = [to_pil(t, TILE).convert("RGB") for t in tiles]
-    side = ims[0].size[0]
+    side = max(TILE, *(max(im.size) for im in ims))
     width = row_width(len(ims)) if width is None else width
     out = Image.new("RGB", (width, side + 4), "white")
     ImageDraw.Draw(out).text((4, side // 2), title, fill=(20, 20, 20), font=font(15), anchor="lm")
     x = width - len(ims) * (side + GAP)
     for im in ims:
-        out.paste(im, (x, 2))
+        out.paste(im, (x + (side - im.size[0]) // 2, 2 + (side - im.size[1]) // 2))
         x += side + GAP
     return out
 
