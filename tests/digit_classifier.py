@@ -27,41 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from mnist_data import load_split  # noqa: E402
 
+from diffusion.digit_judge import DigitNet  # noqa: E402  (the lab's bundled judge is this network)
+
 JUNK = 10                  # index of the "not a digit" class
 CONFIDENCE = 0.9           # a confident sample: top digit class with p >= 0.9 ...
 FEATURE_QUANTILE = 0.99    # ... and feature distance <= this quantile of held-out real digits' distances
 COPY_QUANTILE = 0.01       # near-copy: pixel NN distance below this quantile of held-out real digits' NN distances
-
-
-class DigitNet(nn.Module):
-    """conv(w)-pool-conv(2w)-pool-conv(4w), batch-normed -> 128 features -> 11 logits (10 digits + junk)."""
-
-    def __init__(self, resolution: int, width: int = 32):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, width, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(2 * width)
-        self.conv3 = nn.Conv2d(2 * width, 4 * width, 3, padding=1)
-        self.bn3 = nn.BatchNorm2d(4 * width)
-        side = resolution // 4
-        self.fc = nn.Linear(4 * width * side * side, 128)
-        self.out = nn.Linear(128, 11)
-
-    def features(self, x):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        x = F.relu(self.bn3(self.conv3(x)))
-        return F.relu(self.fc(x.flatten(1)))
-
-    def forward(self, x):
-        return self.out(self.features(x))
 
 
 # ----------------------------------------------------------------------------------------------- junk images

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from diffusion import hub, sample
-from diffusion.labs.digit_guidance import guidance_grid, guided_run
+from diffusion.labs.digit_guidance import guidance_grid, guidance_sweep, guided_run
 from diffusion.labs.image_runs import initial_noise
 
 STEPS = 8
@@ -84,3 +84,44 @@ def test_the_image_lab_samples_the_conditional_model_unconditionally(model):
     plain = sample(model, model.schedule, x_T, "ddim", 5, torch.Generator().manual_seed(0), record=False,
                    y=torch.full((2,), 10), guidance_scale=1.0, **model.sampler_options("ddim"))
     torch.testing.assert_close(torch.from_numpy(run.final_float), plain.x0)     # no label = label 10
+
+
+# --- the guidance sweep, judged by the bundled digit judge ------------------------------------------------------------
+class _CountingJudge:
+    """A stand-in judge: reads every image as a confident 3, keeps what it was shown; diversity = pixel spread."""
+    confidence = 0.9
+
+    def __init__(self):
+        self.seen = []
+
+    def read(self, x):
+        self.seen.append(x.clone())
+        label = torch.full((len(x),), 3)
+        return label, torch.ones(len(x)), x.flatten(1)
+
+    def diversity(self, x, digit):
+        return float(x.flatten(1).std(0).mean())
+
+
+def test_the_sweep_runs_every_w_from_one_x_T_and_judges_each_row(model):
+    judge = _CountingJudge()
+    out = guidance_sweep(model, judge, 3, scales=(0.0, 1.0, 3.0), n=3, steps=STEPS, seed=2)
+    assert out["samples"].shape == (3, 3, 20, 20) and [r["w"] for r in out["rows"]] == [0.0, 1.0, 3.0]
+    x_T, _ = initial_noise(model, 3, 2)
+    alone = _ddim(model, x_T, 3, y=3, guidance_scale=3.0)                # the w = 3 row: the sweep's own x_T
+    assert torch.allclose(judge.seen[2], alone.x0.clamp(-1, 1), atol=1e-5)
+    assert all(r["as_asked"] == 1.0 and r["read_as"][3] == 3 and sum(r["read_as"]) == 3 for r in out["rows"])
+    assert not np.array_equal(out["samples"][0], out["samples"][2])
+    with pytest.raises(ValueError, match=r"samples per w must be a whole number in \[2, 16\], got 1"):
+        guidance_sweep(model, judge, 3, n=1)
+    with pytest.raises(ValueError, match=r"digits must be whole numbers in \[0, 9\], got \[12\]"):
+        guidance_sweep(model, judge, 12, n=2, steps=STEPS)
+    with pytest.raises(ValueError, match="a sweep takes 1 to 8 guidance scales, got 0"):
+        guidance_sweep(model, judge, 3, scales=(), n=2)
+
+
+def test_with_the_bundled_judge_guidance_draws_the_digit_asked_for_more_often(model):
+    from diffusion.digit_judge import load_judge, BUNDLED_DIR
+    out = guidance_sweep(model, load_judge(BUNDLED_DIR), 7, scales=(0.0, 3.0), n=16, steps=20, seed=0)
+    unguided, guided = out["rows"]
+    assert guided["as_asked"] >= 0.8 > 0.4 >= unguided["as_asked"], out["rows"]

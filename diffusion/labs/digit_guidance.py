@@ -6,7 +6,9 @@ for the conditional and unconditional halves):
 * :func:`guidance_grid` -- rows = digits, columns = guidance scales w, with **the same x_T along each row**, so a row
   shows only the effect of w (w = 0: the model's "no label" class, i.e. unconditional sampling);
 * :func:`guided_run` -- one batch of one digit at one w, recorded for the scrubber: x_t, x̂₀ and both predicted
-  noises, eps(x_t, y) and eps(x_t, no label), side by side.
+  noises, eps(x_t, y) and eps(x_t, no label), side by side;
+* :func:`guidance_sweep` -- one batch of one digit at each of several w, all from the same x_T, judged by the bundled
+  digit judge (:mod:`diffusion.digit_judge`): the share read as the digit asked for, and the batch's diversity.
 
 DDIM runs **without x0 clipping** here. The checkpoint's scheduler clips x̂₀ to [-1, 1] (as diffusers' DDIM does by
 default), but it keeps the *guided* eps for the step; at w > 1 the guided x̂₀ leaves [-1, 1] at high noise and the
@@ -26,9 +28,11 @@ from ..samplers import Step, sample
 from .image_runs import MAX_BATCH, NOISE_RANGE, RunTooLong, initial_noise
 from .runner import MAX_FRAMES, keep_indices
 
-__all__ = ["GRID_SCALES", "guidance_grid", "guided_run", "GuidedDigits", "check_conditional"]
+__all__ = ["GRID_SCALES", "SWEEP_SCALES", "guidance_grid", "guided_run", "guidance_sweep", "GuidedDigits",
+           "check_conditional"]
 
 GRID_SCALES = (0.0, 1.0, 3.0, 7.0)
+SWEEP_SCALES = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0)
 MAX_W = 10.0
 
 
@@ -127,3 +131,44 @@ def guided_run(model: ImageModel, digit: int, w: float = 3.0, batch: int = 8, st
     return GuidedDigits(final, stack(1), stack(2), stack(3), stack(4), labels,
                         dict(digit=int(digit), w=float(w), batch=batch, steps=steps, seed=seed),
                         time.perf_counter() - t0)
+
+
+def guidance_sweep(model: ImageModel, judge, digit: int, scales=SWEEP_SCALES, n: int = 16, steps: int = 50,
+                   seed: int = 0, limit_s: float = 120.0, on_step=None) -> dict:
+    """``n`` samples of ``digit`` at each guidance scale w in ``scales`` (DDIM, no x0 clipping), **the same x_T and
+    DDIM noise for every w**, judged by ``judge`` (a :class:`diffusion.digit_judge.DigitJudge`).
+
+    Returns {"scales", "digit", "n", "steps", "seed", "samples": uint8 [len(scales), n, H, W], "rows": one dict
+    per w: as_asked (share read confidently as ``digit``), read_as (counts per class 0-9 and 10 = junk), diversity
+    (mean pairwise feature distance over the real digits'), seconds}, "seconds"}. At w = 0 the model samples
+    unconditionally (its "no label" class), so as_asked is about chance there and diversity that of all digits."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_BATCH:
+        raise ValueError(f"samples per w must be a whole number in [2, {MAX_BATCH}], got {n!r}")
+    scales = [float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else w for w in scales]
+    if not 1 <= len(scales) <= 8:
+        raise ValueError(f"a sweep takes 1 to 8 guidance scales, got {len(scales)}")
+    estimate = _check(model, [digit], scales, steps, limit_s, n)
+    calls = sum(steps * (1 if w in (0, 1) else 2) for w in scales)
+    x_T, _ = initial_noise(model, n, seed)
+    done = 0
+    rows, samples = [], []
+    t_all = time.perf_counter()
+    for w in scales:
+        def tick(step: Step, w=w) -> None:
+            if on_step is not None:
+                on_step(done + (step.step + 1) * (1 if w in (0, 1) else 2), calls)
+        t0 = time.perf_counter()
+        g = torch.Generator().manual_seed(int(seed) + 1)
+        traj = sample(model, model.schedule, x_T, "ddim", steps, g, y=int(digit), guidance_scale=w, callback=tick,
+                      record=False, **_options(model))
+        seconds = time.perf_counter() - t0
+        done += steps * (1 if w in (0, 1) else 2)
+        x0 = traj.x0.clamp(-1, 1)
+        label, prob, _ = judge.read(x0)
+        asked = (label == digit) & (prob >= judge.confidence)
+        rows.append(dict(w=w, as_asked=float(asked.float().mean()),
+                         read_as=torch.bincount(label, minlength=11).tolist(),
+                         diversity=judge.diversity(x0, digit), seconds=seconds))
+        samples.append(tensor_to_uint8(x0))
+    return dict(scales=scales, digit=int(digit), n=n, steps=steps, seed=int(seed), samples=np.stack(samples),
+                rows=rows, seconds=time.perf_counter() - t_all, estimate_s=estimate)
