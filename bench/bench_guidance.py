@@ -14,6 +14,9 @@
    (w = 1), 1,000 points, the lab's default sampler; median of ``--repeats`` (target: ratio <= 2.1).
 4. **Digits** (``--digits-only`` for this alone): 16 digits from the bundled conditional model, DDIM 50, guided
    (w = 3) against w = 1 (targets: <= 5 s, ratio <= 2.1).
+5. **The Compare tab's digit sweep** (``--sweep-only`` for this alone): for every digit, 16 samples at each
+   w in (0, 1, 2, 3, 5, 7) from one x_T, judged by the bundled digit judge (assets/digit-judge): share read as the
+   digit asked for and diversity (1 = as varied as the real digits), per digit and averaged.
 """
 from __future__ import annotations
 
@@ -121,18 +124,39 @@ def digits_cost(repeats: int) -> dict:
     return dict(guided_s=round(guided, 3), unguided_s=round(plain, 3), ratio=round(guided / plain, 3))
 
 
+def digit_sweeps(n: int = 16) -> dict:
+    """The Compare tab's guidance sweep (its defaults: 16 samples a w, DDIM 50, seed 0) for every digit, judged by
+    the bundled digit judge: share read as asked and diversity per w, and their averages over the 10 digits."""
+    from diffusion import digit_judge, hub
+    from diffusion.labs.digit_guidance import SWEEP_SCALES, guidance_sweep
+    model, judge = hub.load_model(hub.BUNDLED_COND_ID), digit_judge.load_judge(digit_judge.BUNDLED_DIR)
+    per_digit = {}
+    for d in range(10):
+        out = guidance_sweep(model, judge, d, n=n, seed=0)
+        per_digit[d] = {f"{r['w']:g}": dict(as_asked=round(r["as_asked"], 4), diversity=round(r["diversity"], 3))
+                        for r in out["rows"]}
+    mean = {f"{w:g}": dict(as_asked=round(statistics.mean(per_digit[d][f"{w:g}"]["as_asked"] for d in range(10)), 4),
+                           diversity=round(statistics.mean(per_digit[d][f"{w:g}"]["diversity"] for d in range(10)), 3))
+            for w in SWEEP_SCALES}
+    return dict(n_per_w=n, steps=50, mean_over_digits=mean, per_digit=per_digit)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--digits-only", action="store_true", help="only the bundled conditional model's cost")
+    p.add_argument("--sweep-only", action="store_true", help="only the Compare tab's digit sweep, every digit")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.sweep_only:
+        print(json.dumps(dict(threads=a.threads, digit_sweeps=digit_sweeps()), indent=1))
+        return
     if a.digits_only:
         print(json.dumps(dict(threads=a.threads, digits_cost=digits_cost(a.repeats)), indent=1))
         return
     out = dict(threads=a.threads, exact_samplers=exact_samplers(), cost=cost(a.repeats), sweeps=sweeps(),
-               digits_cost=digits_cost(a.repeats))
+               digits_cost=digits_cost(a.repeats), digit_sweeps=digit_sweeps())
     print(json.dumps(out, indent=1))
 
 

@@ -20,7 +20,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from tests.api_helpers import assert_endpoints_have_defaults  # noqa: E402
 
-ENDPOINTS = ["/compare_schedules", "/compare_spacing", "/race", "/race_stop", "/break_it"]
+ENDPOINTS = ["/compare_schedules", "/compare_spacing", "/race", "/race_stop", "/break_it", "/compare_guidance"]
 TEST_DEFAULT_STEPS = 400   # the toy lab's default model trains for fewer steps in tests (as tests/conftest.py)
 
 
@@ -261,3 +261,47 @@ def test_the_schedules_section_opens_filled_in_with_its_defaults():
     first = default_schedules()
     assert default_schedules() is first                        # worked out once per server
     assert first[3] == compare_schedules()[3] and "No schedule flagged" in first[3]
+
+
+def _sweep_table(md: str) -> dict[float, dict]:
+    lines = [l for l in md.splitlines() if re.match(r"^\| \d", l)]
+    out = {}
+    for line in lines:
+        w, asked, div, other, junk, _ = [c.strip() for c in line.strip("|").split("|")]
+        out[float(w)] = dict(asked=int(asked.rstrip(" %")), diversity=float(div), other=int(other), junk=int(junk))
+    return out
+
+
+def test_the_guidance_sweep_measures_each_w_and_says_what_the_table_says(cclient):
+    plot, samples, md = cclient.predict(digit=7, n=6, steps=12, seed=1, api_name="/compare_guidance")
+    table = _sweep_table(md)
+    assert sorted(table) == [0.0, 1.0, 2.0, 3.0, 5.0, 7.0]
+    assert all(r["other"] + r["junk"] <= 6 for r in table.values())
+    assert table[3.0]["asked"] > table[0.0]["asked"]                # guidance draws the digit asked for
+    top = max(r["asked"] for r in table.values())
+    at_top = [w for w in sorted(table) if table[w]["asked"] == top]
+    if len(at_top) > 1 and at_top == [w for w in sorted(table) if w >= at_top[0]]:
+        assert f"The most samples read as a 7, {top} %, from **w = {at_top[0]:g}** on." in md
+    else:
+        assert f"The most samples read as a 7, {top} %, at " + ", ".join(f"**w = {w:g}**" for w in at_top) in md
+    assert "happen to be a 7" in md and f"{table[0.0]['asked']} % of its 6 samples" in md
+    lo, hi = table[1.0]["diversity"], table[7.0]["diversity"]
+    trend = "falls" if hi < lo else "rises" if hi > lo else "stays"
+    assert f"Diversity {trend} from {lo:.2f} at w = 1 to {hi:.2f} at w = 7" in md
+    assert image(plot).shape[1] >= 700
+    assert image(samples).shape[0] >= 6 * 100                       # one row of samples per w
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(digit=12), "maximum value 9"), (dict(n=40), "maximum value 16"), (dict(steps=1), "minimum value 2"),
+    (dict(seed=-3), "minimum value 0")])
+def test_the_guidance_sweep_refuses_bad_input(cclient, kwargs, message):
+    with pytest.raises(AppError, match=message):
+        cclient.predict(api_name="/compare_guidance", **kwargs)
+
+
+def test_a_guidance_sweep_over_the_time_limit_is_refused_before_it_runs(cclient, monkeypatch):
+    from ui.compare import guidance
+    monkeypatch.setattr(guidance, "MAX_SWEEP_S", 0.001)
+    with pytest.raises(AppError, match=r"over the lab's 0 s limit; use fewer steps or digits"):
+        cclient.predict(api_name="/compare_guidance")

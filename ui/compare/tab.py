@@ -1,4 +1,5 @@
-"""The Compare tab: noise schedules side by side, timestep spacings, the sampler race, and "break it".
+"""The Compare tab: noise schedules side by side, timestep spacings, the sampler race, "break it", and the guidance
+sweep on digits.
 
 ``build_compare_tab()`` creates the components inside the current gr.Blocks / gr.Tab and wires the events to the
 handlers of :mod:`.handlers` (each a named API endpoint)."""
@@ -16,8 +17,9 @@ from ..widgets.pictures import example_names
 from ..widgets.text import LATEX
 from .handlers import (DEFAULT_RACE, DEFAULT_SCHEDULES, DEFAULT_SPACING, MAX_T, MIN_T, break_it, compare_schedules,
                        compare_spacing, default_schedules, run_race, stop_race)
+from .guidance import DEFAULT_GUIDANCE, MAX_SWEEP_SAMPLES, compare_guidance
 from .session import RACE_MODELS, RACE_SPACINGS, TOY_YOURS
-from .text import BREAK_MD, GRID_MD, INTRO_MD, RACE_MD, SCHEDULES_MD, SPACING_MD, TERMINAL_MD
+from .text import BREAK_MD, GRID_MD, GUIDANCE_MD, INTRO_MD, RACE_MD, SCHEDULES_MD, SPACING_MD, TERMINAL_MD
 
 
 # --- layout and wiring -----------------------------------------------------------------------------------------------
@@ -95,6 +97,20 @@ def build_compare_tab(toy_state=None) -> None:
         b_img = gr.Image(label="Right (left) vs broken (right), data in blue", type="pil", format="png",
                          interactive=False, elem_id="cmp-break-img")
 
+    with gr.Accordion("5 · Guidance sweep (digits)", open=True):
+        gr.Markdown(GUIDANCE_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            g_digit = gr.Slider(0, 9, DEFAULT_GUIDANCE["digit"], step=1, label="Digit asked for")
+            g_n = gr.Slider(2, MAX_SWEEP_SAMPLES, DEFAULT_GUIDANCE["n"], step=1, label="Samples per w")
+            g_steps = gr.Slider(2, 200, DEFAULT_GUIDANCE["steps"], step=1, label="DDIM steps")
+            g_seed = gr.Number(DEFAULT_GUIDANCE["seed"], precision=0, minimum=0, label="Seed (x_T)")
+            g_btn = gr.Button("Sweep w", variant="primary", elem_id="cmp-guid-btn")
+        g_plot = gr.Image(label="Read as the digit asked for, and diversity, against w", type="pil", format="png",
+                          interactive=False, elem_id="cmp-guid-plot")
+        g_md = gr.Markdown(elem_id="cmp-guid-md")
+        g_samples = gr.Image(label="Samples: rows = w, columns = the same x_T", type="pil", format="png",
+                             interactive=False, elem_id="cmp-guid-samples")
+
     sch_btn.click(compare_schedules, [sch, sch_T, sch_rescale, sch_example, sch_data, sch_seed],
                   [sch_curves, sch_grid, sch_table, sch_md], api_name="compare_schedules",
                   concurrency_id="compare_light", concurrency_limit=2)
@@ -107,6 +123,8 @@ def build_compare_tab(toy_state=None) -> None:
     r_btn.click(run_race, race_inputs, [state, r_clouds, r_plot, r_table, r_md, r_png], api_name="race",
                 concurrency_id="compare_heavy", concurrency_limit=1)
     r_stop.click(stop_race, state, state, api_name="race_stop", queue=False)
+    g_btn.click(compare_guidance, [g_digit, g_n, g_steps, g_seed], [g_plot, g_samples, g_md],
+                api_name="compare_guidance", concurrency_id="image_heavy", concurrency_limit=1)
     b_btn.click(break_it, [b_exp, b_seed], [b_img, b_md], api_name="break_it", concurrency_id="compare_heavy",
                 concurrency_limit=1)
     # the first section opens filled in (its defaults, computed once per server), not as empty boxes

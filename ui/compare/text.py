@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from diffusion.labs import compare, race
+from diffusion.labs.digit_guidance import SWEEP_SCALES
 
 # --- words on the page ---------------------------------------------------------------------------------------------
 INTRO_MD = """
@@ -79,3 +80,13 @@ BREAK_SENTENCES = {
         r"Clipping $\hat x_0$ to $[-1,1]$ (diffusers' `clip_sample`) is right for images, whose pixels live there, "
         r"and wrong for data that does not: here it squashes the cloud into the square."),
 }
+
+GUIDANCE_MD = rf"""
+**5 · Guidance sweep.** Classifier-free guidance steers a class-conditional model with
+$\hat\epsilon=\hat\epsilon(x_t,\varnothing)+w\,(\hat\epsilon(x_t,y)-\hat\epsilon(x_t,\varnothing))$ (diffusers'
+`guidance_scale`: $w=0$ ignores the label, $w=1$ is plain conditional sampling, $w>1$ pushes past it). The bundled
+conditional MNIST model draws one digit at $w$ = {", ".join(f"{w:g}" for w in SWEEP_SCALES)}, every row from the
+**same** $x_T$, and the lab's digit classifier judges each row: how many samples read as the digit asked for, and
+how varied they are. The classic trade: stronger guidance, surer digits, less variety. The toy version, with the
+exact answer beside it, is the Guidance lab's sweep.
+"""
