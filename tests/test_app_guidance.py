@@ -1,7 +1,9 @@
 """The Guidance lab through its API endpoints (gradio_client), as a visitor's page or script uses it."""
 import re
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from diffusion.labs.guidance import GuidanceData, describe
 from ui.guidance import session as guidance_session
@@ -37,7 +39,11 @@ def test_guidance_scale_w_changes_only_the_guided_panels(client):
 
 
 def test_the_sweep_table_and_its_sentence_agree_with_the_numbers(client):
-    md = client.predict(y=0, api_name="/guidance_sweep")
+    plot, md = client.predict(y=0, api_name="/guidance_sweep")
+    im = np.asarray(Image.open(plot).convert("RGB")).astype(int)
+    assert im.shape[1] >= 3 * 300                                  # three panels against w
+    for rgb in ((0x00, 0x72, 0xB2), (0xD5, 0x5E, 0x00), (0x00, 0x9E, 0x73)):      # learned, exact, tilted lines
+        assert (np.abs(im - rgb).sum(-1) < 30).sum() > 100, rgb
     rows = [line for line in md.splitlines() if re.match(r"\| \d", line)]
     assert [r.split("|")[1].strip() for r in rows] == ["0", "1", "2", "3", "5", "7"]
     # each cell "learned / exact / tilted", columns in class, diversity, off-centre

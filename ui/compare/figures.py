@@ -6,7 +6,6 @@ point clouds use the fast PIL rasteriser of :mod:`ui.widgets.canvas`.
 """
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -16,30 +15,17 @@ from diffusion.labs.toy_runs import bounds_2d
 
 from ..widgets import canvas
 from ..widgets.canvas import to_pil
+from ..widgets.plots import figure, to_image
 
 PANEL = 200            # pixels per cloud panel in the race grid
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 SPACING_MARKERS = {"leading": "v", "trailing": "^", "linspace": "o"}
 
 
-def _figure(width: float, height: float, rows: int = 1, cols: int = 1, **kwargs):
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, **kwargs)
-    return fig, axes
-
-
-def _to_image(fig) -> Image.Image:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
-
-
 # --- schedules ---------------------------------------------------------------------------------------------------
 def schedule_curves(schedules) -> Image.Image:
     """alpha_bar_t, log-SNR(t) and beta_t of each schedule, on one shared t axis."""
-    fig, axes = _figure(11, 3.4, 1, 3, sharex=True)
+    fig, axes = figure(11, 3.4, 1, 3, sharex=True)
     a_ax, l_ax, b_ax = axes[0]
     bases = list(dict.fromkeys(s.name.split("+")[0] for s in schedules))   # a rescaled twin shares its colour
     for s in schedules:
@@ -59,7 +45,7 @@ def schedule_curves(schedules) -> Image.Image:
         ax.set_xlabel("t")
         ax.grid(alpha=0.3)
     a_ax.legend(fontsize=8)
-    return _to_image(fig)
+    return to_image(fig)
 
 
 def noised_grid(grid: np.ndarray, timesteps, schedules, tile: int = 96) -> Image.Image:
@@ -88,7 +74,7 @@ def noised_grid(grid: np.ndarray, timesteps, schedules, tile: int = 96) -> Image
 
 def visited_timesteps(schedule, rows, num_steps: int, sampler: str) -> Image.Image:
     """sqrt(alpha_bar_t) (the signal in x_t) over t, with the timesteps each spacing visits marked on it."""
-    fig, axes = _figure(7.5, 3.4)
+    fig, axes = figure(7.5, 3.4)
     ax = axes[0][0]
     t = np.arange(schedule.num_timesteps)
     ax.plot(t, schedule.sqrt_alphas_cumprod.numpy(), color="#555", linewidth=1.2, label=r"$\sqrt{\bar\alpha_t}$")
@@ -104,7 +90,7 @@ def visited_timesteps(schedule, rows, num_steps: int, sampler: str) -> Image.Ima
     ax.set_title(f"{sampler}, {num_steps} steps on {schedule.name} (T = {schedule.num_timesteps})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 0.2))
-    return _to_image(fig)
+    return to_image(fig)
 
 
 # --- point clouds ------------------------------------------------------------------------------------------------
@@ -256,7 +242,7 @@ def _blank(size, text: str) -> Image.Image:
 
 def race_plot(result) -> Image.Image:
     """Quality against NFE, one line per sampler (log axes; 1.0 = as close as a fresh draw of the data)."""
-    fig, axes = _figure(6.4, 3.8)
+    fig, axes = figure(6.4, 3.8)
     ax = axes[0][0]
     worst = 1.0
     for i, sampler in enumerate(result.samplers):
@@ -281,7 +267,7 @@ def race_plot(result) -> Image.Image:
     ax.grid(alpha=0.3, which="both")
     if result.samplers:
         ax.legend(fontsize=8)
-    return _to_image(fig)
+    return to_image(fig)
 
 
 def stack(images, gap: int = 10) -> Image.Image:

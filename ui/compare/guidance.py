@@ -15,8 +15,8 @@ from diffusion.labs.image_runs import RunTooLong
 
 from ..serving.priority import in_background
 from ..widgets.inputs import number, refusal, user_error
+from ..widgets.plots import figure, to_image
 from ..widgets.tiles import stack, strip
-from .figures import _figure, _to_image
 
 DEFAULT_GUIDANCE = dict(digit=3, n=16, steps=50, seed=0)
 MAX_SWEEP_SAMPLES = 16
@@ -30,7 +30,7 @@ def _judge() -> digit_judge.DigitJudge:
 
 def sweep_plot(result: dict):
     """Two panels against w: the share read as the digit asked for, and diversity (1 = as varied as real digits)."""
-    fig, axes = _figure(8.0, 3.2, 1, 2)
+    fig, axes = figure(8.0, 3.2, 1, 2)
     ws = [r["w"] for r in result["rows"]]
     asked, div = axes[0]
     asked.plot(ws, [100 * r["as_asked"] for r in result["rows"]], "o-", color="#1f77b4", linewidth=2)
@@ -46,7 +46,7 @@ def sweep_plot(result: dict):
         ax.set_xticks(ws, [f"{w:g}" for w in ws])
         ax.tick_params(labelsize=10)
         ax.grid(alpha=0.3)
-    return _to_image(fig)
+    return to_image(fig)
 
 
 def sweep_samples(result: dict):

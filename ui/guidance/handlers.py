@@ -21,7 +21,7 @@ from ..widgets.inputs import choice, number, refusal, user_error
 from ..widgets.scrubber import placeholder_html, scrubber_html
 from .session import DATA_POINTS, DEFAULT_DATA, DEFAULT_RUN, SHARED, Runs, data_label, new_session, session_or_new
 from .text import sweep_sentence, sweep_table
-from .views import data_picture, legend_html, title
+from .views import data_picture, legend_html, sweep_plot, title
 
 SCRUB_ID = "guidance-scrub"
 SLIDER_ID = "guidance-t"
@@ -136,7 +136,7 @@ def sweep(session, y=DEFAULT_RUN["y"]):
     except ValueError as exc:
         raise user_error(exc) from None
     session.sweep = (y, rows)
-    return session, _sweep_md(session)
+    return session, _sweep_plot(session), _sweep_md(session)
 
 
 # --- what the page shows ---------------------------------------------------------------------------------------
@@ -171,6 +171,13 @@ def _runs_note(session) -> str:
             lines.append(f"- **{title(name, runs.runs[name])}**: in class {d['in_class']:.2f}, diversity "
                          f"{d['diversity']:.2f}{off}")
     return "\n".join(lines)
+
+
+def _sweep_plot(session):
+    if session.sweep is None:
+        return None
+    y, rows = session.sweep
+    return sweep_plot(rows, session.model_data.class_names[y])
 
 
 def _sweep_md(session) -> str:

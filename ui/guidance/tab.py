@@ -72,6 +72,8 @@ def build_guidance_tab() -> gr.State:
             with gr.Accordion("3 · Sweep w: what guidance does to the distribution", open=True):
                 gr.Markdown(SWEEP_MD, latex_delimiters=LATEX)
                 sweep_btn = gr.Button("Sweep w (0, 1, 2, 3, 5, 7) for the chosen class")
+                sweep_plot = gr.Image(label="In class, diversity and off-centre against w", type="pil", format="png",
+                                      interactive=False, elem_id="guidance-sweep-plot")
                 sweep_md = gr.Markdown(elem_id="guidance-sweep", latex_delimiters=LATEX)
 
     with gr.Accordion("4 · Digits: the bundled class-conditional MNIST model, guided", open=True):
@@ -107,7 +109,7 @@ def build_guidance_tab() -> gr.State:
                      concurrency_id="toy_sample")
     sample_btn.click(sample, sample_inputs, sample_outputs, api_name="guidance_sample", concurrency_limit=2,
                      concurrency_id="toy_sample")
-    sweep_btn.click(sweep, [state, klass], [state, sweep_md], api_name="guidance_sweep", concurrency_limit=2,
+    sweep_btn.click(sweep, [state, klass], [state, sweep_plot, sweep_md], api_name="guidance_sweep", concurrency_limit=2,
                     concurrency_id="toy_sample")
     t_slider.input(None, t_slider, None, js=scrub_js(SCRUB_ID))
     t_slider.change(None, t_slider, None, js=scrub_js(SCRUB_ID))

@@ -16,6 +16,7 @@ import torch
 from diffusion.labs.guidance import GuidanceData, GuidedRun, judged, tilted_density
 
 from ..widgets import canvas
+from ..widgets.plots import figure, to_image
 from ..widgets.scrubber import encode_png
 from ..widgets.tiles import stack, strip
 
@@ -108,3 +109,31 @@ def grid_view(grid: dict, steps: int, seed: int):
     picture = stack(rows, f"DDIM {steps} steps, seed {seed}, {grid['seconds']:.1f} s",
                     header=[f"w = {w:g}" for w in grid["scales"]])
     return picture, GRID_MD
+
+
+SWEEP_LINES = {"learned": ("learned", "o-", "#0072B2"), "exact": ("exact model", "s-", "#D55E00"),
+               "tilted": ("tilted density", "^--", "#009E73")}     # Okabe-Ito colours, a marker each
+SWEEP_PANELS = (("in_class", "in class (probability)"), ("diversity", "diversity (1 = the class's own)"),
+                ("off_centre", "off-centre (1 = the class's own)"))
+
+
+def sweep_plot(rows: list[dict], class_name: str):
+    """The sweep against w: in class, diversity and off-centre, one line each for the learned model, the exact
+    model and the tilted density (the last two for a mixture; off-centre only where it is defined)."""
+    panels = [(k, label) for k, label in SWEEP_PANELS if rows[0]["learned"].get(k) is not None]
+    fig, axes = figure(3.6 * len(panels), 3.3, 1, len(panels))
+    ws = [r["w"] for r in rows]
+    for ax, (key, label) in zip(axes[0], panels):
+        for part, (name, style, colour) in SWEEP_LINES.items():
+            if part in rows[0]:
+                ax.plot(ws, [r[part][key] for r in rows], style, color=colour, label=name, linewidth=2)
+        if key != "in_class":
+            ax.axhline(1.0, color="#888", linestyle=":", linewidth=1.2)
+        ax.set_xticks(ws, [f"{w:g}" for w in ws])
+        ax.set_xlabel("guidance scale w", fontsize=11)
+        ax.set_title(label, fontsize=11)
+        ax.tick_params(labelsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=10)
+    fig.suptitle(f"class {class_name}: what guidance does, from one x_T", fontsize=12)
+    return to_image(fig)
