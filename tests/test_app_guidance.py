@@ -119,3 +119,36 @@ def test_the_page_opens_with_the_digits_by_guidance_grid():
     assert shared.wait(timeout=600) and shared.error is None
     picture, md = shared.grid
     assert picture is not None and picture.size[1] > 10 * 100 and "one x_T" in md
+
+
+def test_a_drawing_in_two_colours_is_two_classes_that_keep_their_colours(client, tmp_path):
+    from diffusion.toy.labels import DRAWING_COLOURS
+    from tests.api_helpers import drawing_value
+    im = np.full((320, 320, 4), 255, np.uint8)
+    im[60:260, 40:100, :3] = DRAWING_COLOURS["sky blue"]
+    im[60:260, 200:290, :3] = DRAWING_COLOURS["vermillion"]
+    Image.fromarray(im).save(tmp_path / "two.png")
+    picture, legend = client.predict(source="drawing", drawing=drawing_value(tmp_path / "two.png"),
+                                     api_name="/guidance_data")
+    assert "0: vermillion" in legend and "1: sky blue" in legend and "2:" not in legend   # palette order
+    assert "rgb(86, 180, 233)" in legend and "rgb(213, 94, 0)" in legend          # each class in its pen colour
+    shown = np.asarray(Image.open(picture).convert("RGB")).astype(int)
+    for rgb in (DRAWING_COLOURS["sky blue"], DRAWING_COLOURS["vermillion"]):
+        assert (np.abs(shown - rgb).sum(-1) < 40).sum() > 200, rgb
+    klass, status = client.predict(steps=200, api_name="/guidance_train")
+    assert "**Done**" in status and "on your drawing, 200 steps" in status
+    _, _, note = client.predict(y=1, w=3.0, n=300, api_name="/guidance_sample")
+    assert "guided · w = 3**: in class" in note and "exact model" not in note
+
+
+def test_a_drawing_in_one_colour_or_none_is_refused_and_the_data_kept(client, tmp_path):
+    from tests.api_helpers import drawing_value
+    im = np.full((320, 320, 4), 255, np.uint8)
+    im[60:260, 40:100, :3] = 0
+    Image.fromarray(im).save(tmp_path / "one.png")
+    with pytest.raises(Exception, match="needs two or more classes: draw with two or more colours"):
+        client.predict(source="drawing", drawing=drawing_value(tmp_path / "one.png"), api_name="/guidance_data")
+    with pytest.raises(Exception, match="The drawing is empty: draw two or more shapes"):
+        client.predict(source="drawing", drawing=None, api_name="/guidance_data")
+    _, _, note = client.predict(y=0, w=1.0, n=200, api_name="/guidance_sample")     # the session still works
+    assert "conditional · w = 1" in note

@@ -1,6 +1,7 @@
 """Classifier-free guidance (diffusion/samplers/guidance.py) for every sampler: the invariants that pin it down
 (w = 0 is unconditional sampling, w = 1 conditional, one batched call equals two separate ones) and the rule
 prediction = uncond + w (cond - uncond), checked step by step on a conditional model with a closed form."""
+import numpy as np
 import pytest
 import torch
 
@@ -95,3 +96,48 @@ def test_bad_guidance_input_is_refused_with_a_message():
     with pytest.raises(ValueError, match="guidance_scale must be a finite number >= 0"):
         sample(Gaussians(), SCHED, x_T, "ddim", 3, y=1, guidance_scale=float("nan"))
     assert Guided(Gaussians(), torch.tensor([0]), 2.0).null_label == NULL
+
+
+# --- labelled drawings: a class per colour or per layer ----------------------------------------------------------------
+def _canvas(h=40, w=80):
+    return np.full((h, w, 3), 255, dtype=np.uint8)
+
+
+def test_a_drawing_gives_one_class_per_colour_in_proportion_to_its_ink():
+    from diffusion.toy.labels import DRAWING_COLOURS, labelled_drawing
+    im = _canvas()
+    im[5:25, 5:15] = DRAWING_COLOURS["orange"]           # 200 px on the left
+    im[5:25, 40:70] = DRAWING_COLOURS["sky blue"]        # 600 px on the right
+    im[30, 30] = DRAWING_COLOURS["vermillion"]           # one stray pixel: under 1 % of the ink, not a class
+    pts, labels, names = labelled_drawing(im, n=8000, seed=3)
+    assert names == ["orange", "sky blue"] and pts.shape == (8000, 2) and set(labels.tolist()) == {0, 1}
+    share = float((labels == 0).float().mean())
+    assert abs(share - 200 / 800) < 0.015                # binomial sd ~0.005
+    assert pts[labels == 0, 0].max() < pts[labels == 1, 0].min()          # orange is left of sky blue
+    assert torch.allclose((pts.double() ** 2).sum(1).mean(), torch.tensor(2.0, dtype=torch.float64), atol=0.1)
+
+
+def test_a_drawing_with_layers_gives_one_class_per_layer():
+    from diffusion.toy.labels import labelled_drawing
+    a, b = np.zeros((40, 80, 4), np.uint8), np.zeros((40, 80, 4), np.uint8)
+    a[5:25, 5:25] = (0, 0, 0, 255)
+    b[5:25, 50:60] = (0, 0, 0, 255)                      # same pen colour: only the layers tell them apart
+    empty = np.zeros((40, 80, 4), np.uint8)
+    pts, labels, names = labelled_drawing(None, layers=[a, empty, b], n=3000)
+    assert names == ["layer 1", "layer 2"]
+    assert abs(float((labels == 0).float().mean()) - 400 / 600) < 0.03
+    assert pts[labels == 0, 0].max() < pts[labels == 1, 0].min()
+
+
+def test_a_drawing_with_one_class_or_none_is_refused_in_words():
+    from diffusion.toy.labels import labelled_drawing
+    im = _canvas()
+    im[5:25, 5:15] = 0
+    with pytest.raises(ValueError, match="needs two or more classes: draw with two or more colours .* only black"):
+        labelled_drawing(im)
+    with pytest.raises(ValueError, match="the drawing is empty"):
+        labelled_drawing(_canvas())
+    with pytest.raises(ValueError, match="the drawing is empty: draw with two or more colours"):
+        labelled_drawing(None)
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, "):
+        labelled_drawing(im, n=0)

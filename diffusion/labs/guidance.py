@@ -31,7 +31,7 @@ from ..parameterization import convert
 from ..samplers import LAB_DEFAULT, options_for, sample, seeded_noise, spacing_options
 from ..samplers.flow import flow_sample
 from ..samplers.guidance import ClassifierGuided
-from ..toy.labels import labelled_dataset, labelled_mixture
+from ..toy.labels import labelled_dataset, labelled_drawing, labelled_mixture
 from .runner import clean_to_noise
 from .toy_runs import bounds_2d
 
@@ -65,6 +65,12 @@ class GuidanceData:
     def from_name(cls, name: str, n: int = 8000, seed: int = 0) -> "GuidanceData":
         points, labels, names = labelled_dataset(name, n, seed)
         return cls(name, points, labels, names, labelled_mixture(name))
+
+    @classmethod
+    def from_drawing(cls, image, layers=(), n: int = 8000, seed: int = 0) -> "GuidanceData":
+        """One class per ink colour of ``image``, or per layer (:func:`diffusion.toy.labels.labelled_drawing`)."""
+        points, labels, names = labelled_drawing(image, layers, n, seed)
+        return cls("drawing", points, labels, names, None)
 
     @property
     def num_classes(self) -> int:

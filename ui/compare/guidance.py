@@ -123,4 +123,4 @@ def compare_guidance(digit=DEFAULT_GUIDANCE["digit"], n=DEFAULT_GUIDANCE["n"], s
     return sweep_plot(result), sweep_samples(result), sweep_text(result)
 
 
-__all__ = ["DEFAULT_GUIDANCE", "compare_guidance", "sweep_plot", "sweep_samples", "sweep_text"]
+__all__ = ["DEFAULT_GUIDANCE", "SWEEP_SCALES", "compare_guidance", "sweep_plot", "sweep_samples", "sweep_text"]

@@ -17,7 +17,7 @@ from ..widgets.pictures import example_names
 from ..widgets.text import LATEX
 from .handlers import (DEFAULT_RACE, DEFAULT_SCHEDULES, DEFAULT_SPACING, MAX_T, MIN_T, break_it, compare_schedules,
                        compare_spacing, default_schedules, run_race, stop_race)
-from .guidance import DEFAULT_GUIDANCE, MAX_SWEEP_SAMPLES, compare_guidance
+from .guidance import DEFAULT_GUIDANCE, MAX_SWEEP_SAMPLES, SWEEP_SCALES, compare_guidance
 from .session import RACE_MODELS, RACE_SPACINGS, TOY_YOURS
 from .text import BREAK_MD, GRID_MD, GUIDANCE_MD, INTRO_MD, RACE_MD, SCHEDULES_MD, SPACING_MD, TERMINAL_MD
 
@@ -107,7 +107,9 @@ def build_compare_tab(toy_state=None) -> None:
             g_btn = gr.Button("Sweep w", variant="primary", elem_id="cmp-guid-btn")
         g_plot = gr.Image(label="Read as the digit asked for, and diversity, against w", type="pil", format="png",
                           interactive=False, elem_id="cmp-guid-plot")
-        g_md = gr.Markdown(elem_id="cmp-guid-md")
+        g_md = gr.Markdown("Press **Sweep w**: the chosen number of samples of the digit at each of "
+                           f"{len(SWEEP_SCALES)} guidance scales, all from one $x_T$, then judged.",
+                           elem_id="cmp-guid-md", latex_delimiters=LATEX)
         g_samples = gr.Image(label="Samples: rows = w, columns = the same x_T", type="pil", format="png",
                              interactive=False, elem_id="cmp-guid-samples")
 

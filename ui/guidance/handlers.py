@@ -17,7 +17,7 @@ from diffusion.toy.labels import LABELLED
 from ..serving.jobs import StreamedJob
 from ..serving.priority import in_background
 from ..serving import limits
-from ..widgets.inputs import choice, number, refusal, user_error
+from ..widgets.inputs import choice, drawing_parts, number, refusal, user_error
 from ..widgets.scrubber import placeholder_html, scrubber_html
 from .session import DATA_POINTS, DEFAULT_DATA, DEFAULT_RUN, SHARED, Runs, data_label, new_session, session_or_new
 from .text import sweep_sentence, sweep_table
@@ -25,7 +25,7 @@ from .views import data_picture, legend_html, sweep_plot, title
 
 SCRUB_ID = "guidance-scrub"
 SLIDER_ID = "guidance-t"
-SOURCES = sorted(LABELLED) + ["word"]
+SOURCES = sorted(LABELLED) + ["word", "drawing"]
 OBJECTIVES = ("v_prediction", "epsilon", "flow_matching")
 MAX_STEPS = 5000          # training steps (the default network: ~50 s on one thread at most)
 MAX_SAMPLES = 2000        # points per guided run
@@ -50,11 +50,17 @@ def _class_choices(data: GuidanceData) -> list[tuple[str, int]]:
     return [(f"{k}: {name}", k) for k, name in enumerate(data.class_names)]
 
 
-def use_data(session, source=DEFAULT_DATA, word="HELLO"):
-    """/guidance_data: pick labelled data (shown with its classes); Train fits a conditional model to it."""
+def use_data(session, source=DEFAULT_DATA, word="HELLO", drawing=None):
+    """/guidance_data: pick labelled data (shown with its classes); Train fits a conditional model to it. A drawing
+    gives one class per ink colour, or per layer when two or more layers have ink."""
     session = _session(session)
     try:
-        data = GuidanceData.from_name(_data_name(source, word), DATA_POINTS)
+        if choice("data", source, SOURCES) == "drawing":
+            composite, layers = drawing_parts(drawing, "The drawing is empty: draw two or more shapes, each in a "
+                                                       "colour of its own (one class per colour).")
+            data = GuidanceData.from_drawing(composite, layers, DATA_POINTS)
+        else:
+            data = GuidanceData.from_name(_data_name(source, word), DATA_POINTS)
     except ValueError as exc:
         raise user_error(exc) from None
     session.data = data
@@ -74,8 +80,11 @@ def train(session, objective="v_prediction", steps=None, p_uncond=None, seed=0, 
     estimate = limits.refuse_long_training({**kwargs, **{k: d[k] for k in ("hidden", "depth", "batch_size")}}, 2)
     cap = limits.WorkCap(estimate)       # its CPU time, so a run slowed by others is not cut for it
     losses: list[float] = []
+    # a named data set is drawn afresh with its labels; a drawing is its own points (no generator to draw from)
+    source = (dict(data=data.name, labels=True) if data.name != "drawing" else
+              dict(data=data.points, labels=data.labels, class_names=data.class_names))
     job = StreamedJob(session, lambda: toy.fit(
-        data.name, labels=True, callback=lambda step, n, loss: losses.append(float(loss)),
+        **source, callback=lambda step, n, loss: losses.append(float(loss)),
         stop=lambda: session.stop.is_set() or cap(), n_data=DATA_POINTS, **kwargs),
         "guidance-train", "A training run is already going in this session: press Stop first.")
     for _ in job.running(POLL_S):

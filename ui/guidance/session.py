@@ -95,6 +95,8 @@ class SharedGuidance(SharedBuild):
 
 def data_label(name: str) -> str:
     """How a labelled data set is named on the page."""
+    if name == "drawing":
+        return "your drawing"
     return f"word “{name[5:]}”" if name.startswith("text:") else name
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import gradio as gr
 
 from diffusion import toy
-from diffusion.toy.labels import class_names
+from diffusion.toy.labels import DRAWING_COLOURS, class_names
 
 from ..serving.session import SESSION_TTL_S, close_session
+from ..widgets.inputs import pick_brush_js, readable_drawings
 from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
 from .handlers import (MAX_SAMPLES, MAX_STEPS, MAX_W, OBJECTIVES, SCRUB_ID, SLIDER_ID, SOURCES, on_load, sample, stop,
@@ -17,6 +18,10 @@ from .handlers import (MAX_SAMPLES, MAX_STEPS, MAX_W, OBJECTIVES, SCRUB_ID, SLID
 from .digits import SCRUB_ID as DIGITS_SCRUB, SLIDER_ID as DIGITS_SLIDER, digits_grid, digits_sample
 from .session import DEFAULT_DATA, DEFAULT_DIGITS, DEFAULT_RUN, SHARED
 from .text import DIGITS_MD, EXACT_MD, GUIDE_MD, INTRO_MD, SWEEP_MD, TRAIN_MD
+
+
+def _hex(rgb) -> str:
+    return "#%02x%02x%02x" % tuple(rgb)
 
 
 def build_guidance_tab() -> gr.State:
@@ -30,8 +35,14 @@ def build_guidance_tab() -> gr.State:
                 gr.Markdown(TRAIN_MD, latex_delimiters=LATEX)
                 source = gr.Dropdown(SOURCES, value=DEFAULT_DATA, label="Labelled data",
                                      info="moons: which moon · gaussians8: which Gaussian · plus-cross: 2 classes "
-                                          "of 4 Gaussians · word: one class per letter")
+                                          "of 4 Gaussians · word: one class per letter · drawing: one class per "
+                                          "colour")
                 word = gr.Textbox("HELLO", label="Word", max_length=24, visible=False)
+                drawing = readable_drawings(gr.Sketchpad(
+                    label="Draw your classes: one colour each (or one layer each)", type="numpy", image_mode="RGBA",
+                    canvas_size=(320, 320), visible=False, elem_id="guidance-drawing",
+                    brush=gr.Brush(default_size=14, colors=[_hex(c) for c in DRAWING_COLOURS.values()],
+                                   default_color=_hex(DRAWING_COLOURS["orange"]), color_mode="fixed")))
                 data_btn = gr.Button("Use this data", variant="secondary")
                 data_img = gr.Image(show_label=False, type="pil", interactive=False, height=320, format="png",
                                     buttons=["download"])
@@ -98,8 +109,10 @@ def build_guidance_tab() -> gr.State:
                                     buttons=["download"])
                 grid_md = gr.Markdown()
 
-    source.change(lambda s: gr.update(visible=s == "word"), source, word, api_visibility="private", queue=False)
-    data_btn.click(use_data, [state, source, word], [state, data_img, legend], api_name="guidance_data",
+    source.change(lambda s: (gr.update(visible=s == "word"), gr.update(visible=s == "drawing")), source,
+                  [word, drawing], api_visibility="private", queue=False)
+    source.change(None, source, None, js=pick_brush_js("drawing", "guidance-drawing"))
+    data_btn.click(use_data, [state, source, word, drawing], [state, data_img, legend], api_name="guidance_data",
                    concurrency_id="toy_light")
     train_ev = train_btn.click(train, [state, objective, steps, p_uncond, seed], [state, klass, status],
                                api_name="guidance_train", concurrency_limit=2, concurrency_id="toy_train")

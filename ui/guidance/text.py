@@ -12,7 +12,8 @@ TRAIN_MD = """
 **1 · A conditional model.** The network also sees a class $y$ (a learned embedding, beside the time's). With
 **label dropout** a share $p_{\\text{uncond}}$ of the training labels is replaced by a *null* label, so the same
 network learns the conditional prediction $\\hat\\epsilon(x_t, t, y)$ and the unconditional one
-$\\hat\\epsilon(x_t, t, \\varnothing)$ (Ho & Salimans 2022).
+$\\hat\\epsilon(x_t, t, \\varnothing)$ (Ho & Salimans 2022). **Draw your own classes**: choose *drawing* and paint
+each class in a colour of its own (or on a layer of its own); its share of the ink is its share of the data.
 """
 GUIDE_MD = """
 **2 · Guide.** At every step the sampler uses

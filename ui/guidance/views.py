@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from diffusion.labs.guidance import GuidanceData, GuidedRun, judged, tilted_density
+from diffusion.toy.labels import DRAWING_COLOURS
 
 from ..widgets import canvas
 from ..widgets.plots import figure, to_image
@@ -26,6 +27,14 @@ TILT_RGB = np.array([118, 42, 131], dtype=np.float64)   # the tilted density's s
 TITLES = {"unconditional": "unconditional · w = 0", "conditional": "conditional · w = 1",
           "guided": "guided · w = {w:g}", "exact guided": "exact model · w = {w:g}",
           "classifier guided": "exact classifier · s = {w:g}"}
+
+
+def class_style(data: GuidanceData, k: int):
+    """(colour, marker) of class k; a drawing's class keeps the colour it was drawn in (and that colour's marker)."""
+    rgb = DRAWING_COLOURS.get(data.class_names[k]) if data.name == "drawing" else None
+    if rgb is not None and rgb in canvas.CLASS_COLOURS:
+        return canvas.class_style(canvas.CLASS_COLOURS.index(rgb))
+    return canvas.class_style(k)
 
 
 def title(name: str, run: GuidedRun) -> str:
@@ -66,7 +75,7 @@ def render_runs(runs: dict[str, GuidedRun], data: GuidanceData, y: int, size: in
             c.points(background, BACKGROUND, alpha=0.25, radius=1)
             pts = run.frames[i]
             for k in np.unique(classes):
-                rgb, shape = canvas.class_style(int(k))
+                rgb, shape = class_style(data, int(k))
                 c.markers(pts[classes == k], rgb, shape, size=3 if len(pts) <= 1500 else 2, alpha=0.75)
             c.text(title(name, run), size=13)
             c.text(time_label(t), (axes.x0 + axes.w - 4, axes.y0 + axes.h - 4), size=12, anchor="rd")
@@ -84,7 +93,7 @@ def data_picture(data: GuidanceData, size: int = PANEL):
     c = axes.canvas()
     pts, labels = data.points.numpy()[:3000], data.labels.numpy()[:3000]
     for k in range(data.num_classes):
-        rgb, shape = canvas.class_style(k)
+        rgb, shape = class_style(data, k)
         c.markers(pts[labels == k], rgb, shape, size=2, alpha=0.6)
     return c.image()
 
@@ -93,7 +102,7 @@ def legend_html(data: GuidanceData) -> str:
     """The classes as coloured marker symbols with their names (the legend of every picture)."""
     parts = []
     for k, name in enumerate(data.class_names):
-        rgb, shape = canvas.class_style(k)
+        rgb, shape = class_style(data, k)
         parts.append(f'<span style="color: rgb{rgb}; font-size: 1.3em">{canvas.MARKERS[shape]}</span> {k}: {html.escape(name)}')
     return " &nbsp; ".join(parts)
 

@@ -24,7 +24,7 @@ from ..serving.jobs import StreamedJob
 from ..serving.priority import in_background
 from ..widgets import canvas
 from ..widgets.export import gif_file
-from ..widgets.inputs import choice, number, refusal, user_error
+from ..widgets.inputs import choice, drawing_parts, number, refusal, user_error
 from ..widgets.scrubber import decode_png, placeholder_html, png_file, scrubber_html
 from ..serving import limits
 from .figures import compare_table, draw_compare, draw_density_paths, loss_frame
@@ -35,7 +35,6 @@ SCRUB_ID = "toy-scrub"
 SLIDER_ID = "toy-t"
 MAX_POINTS = 5000        # points per data set / sampling run in the UI and the API
 MAX_TRAIN_STEPS = 20000
-MAX_DRAWING_SIDE = 1024  # a larger drawing (an uploaded 8000 px image) is shrunk first: the sketch pad is 320 px
 POLL_S = 0.2             # how often the training loop reports (and so how fast Stop is seen)
 
 
@@ -95,17 +94,8 @@ def use_data(session, source="dataset", dataset=DEFAULT_DATA["name"], word="HELL
 
 def _drawing_image(drawing):
     """The composite image of a gr.Sketchpad value, or a clear error when there is nothing drawn."""
-    if isinstance(drawing, dict):
-        drawing = drawing.get("composite")
-    if drawing is None:
-        raise refusal("The drawing is empty: draw a shape on the sketch pad first (dark strokes become the data).")
-    if isinstance(drawing, np.ndarray) and max(drawing.shape[:2]) > MAX_DRAWING_SIDE:
-        # the point sampler draws one category per pixel (at most 2^24); a 2-D cloud needs no more than ~1 Mpx
-        from PIL import Image
-        im = Image.fromarray(drawing)
-        im.thumbnail((MAX_DRAWING_SIDE, MAX_DRAWING_SIDE), Image.Resampling.BOX)
-        drawing = np.asarray(im)
-    return drawing
+    return drawing_parts(drawing, "The drawing is empty: draw a shape on the sketch pad first (dark strokes become "
+                                  "the data).")[0]
 
 
 def _train_settings(schedule=None, num_timesteps=None, objective=None, hidden=None, depth=None, steps=None,

@@ -12,7 +12,7 @@ from diffusion.schedules import SCHEDULES
 
 from ..serving.session import SESSION_TTL_S, close_session
 from ..widgets.export import export_row
-from ..widgets.inputs import readable_drawings
+from ..widgets.inputs import pick_brush_js, readable_drawings
 from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
 from ..serving import limits
@@ -129,17 +129,7 @@ def build_toy_tab() -> gr.State:
 
     source.change(show_source, source, [dataset, word, drawing], api_visibility="private", queue=False)
     # the sketch pad opens with no tool selected ("select the draw tool to start"): pick the brush for the visitor
-    source.change(None, source, None, js="""(src) => {
-        if (src !== 'drawing') return src;
-        let tries = 0;
-        const pick = () => {   // the pad appears once the server has made it visible: wait for its brush button
-            const brush = document.querySelector('#toy-drawing button[aria-label="Brush"]');
-            if (brush && brush.offsetParent !== null) brush.click();
-            else if (++tries < 50) setTimeout(pick, 200);
-        };
-        pick();
-        return src;
-    }""")
+    source.change(None, source, None, js=pick_brush_js("drawing", "toy-drawing"))
     data_btn.click(use_data, [state, source, dataset, word, drawing, n_data, data_seed], [state, data_img, data_info],
                    api_name="toy_data", concurrency_id="toy_light")
     train_inputs = [state, schedule, T, objective, hidden, depth, steps, batch, lr, train_seed]

@@ -12,6 +12,8 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from diffusion.toy.labels import DRAWING_COLOURS
+
 # Colours (RGB) shared by every view, so a student learns them once.
 DATA = (31, 119, 180)        # data / forward cloud: blue
 SAMPLE = (214, 39, 40)       # the model's samples: red
@@ -25,8 +27,7 @@ _MARGIN = (34, 8, 8, 24)     # left, top, right, bottom, in pixels
 
 # Classes: the Okabe & Ito (2008) colour-blind-safe palette, each colour with its own marker shape (the symbol is
 # what a legend in text shows), cycled for more than eight classes.
-CLASS_COLOURS = ((230, 159, 0), (0, 114, 178), (0, 158, 115), (213, 94, 0), (204, 121, 167), (86, 180, 233),
-                 (0, 0, 0), (240, 228, 66))
+CLASS_COLOURS = tuple(DRAWING_COLOURS.values())      # a drawing's pen colours are its classes' colours
 MARKERS = {"circle": "●", "square": "■", "triangle": "▲", "diamond": "◆", "plus": "✚", "cross": "✖",
            "triangle_down": "▼", "ring": "○"}
 

@@ -11,6 +11,7 @@ import time
 from typing import Iterable
 
 import gradio as gr
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = ["number", "choice", "user_error", "refusal", "readable_drawings"]
@@ -82,6 +83,46 @@ def readable_drawings(pad: gr.Sketchpad) -> gr.Sketchpad:
                            f"PNG or JPEG image.") from None
     pad.preprocess = preprocess
     return bounded_blobs(pad)
+
+
+MAX_DRAWING_SIDE = 1024  # a larger drawing (an uploaded 8000 px image) is shrunk first: the sketch pads are 320 px
+
+
+def _shrunk(a):
+    if isinstance(a, np.ndarray) and max(a.shape[:2]) > MAX_DRAWING_SIDE:
+        # the point samplers draw one category per pixel (at most 2^24); a 2-D cloud needs no more than ~1 Mpx
+        im = Image.fromarray(a)
+        im.thumbnail((MAX_DRAWING_SIDE, MAX_DRAWING_SIDE), Image.Resampling.BOX)
+        return np.asarray(im)
+    return a
+
+
+def drawing_parts(drawing, empty: str):
+    """(composite, layers) of a gr.Sketchpad value (numpy), each at most MAX_DRAWING_SIDE a side; ``refusal(empty)``
+    when nothing was sent."""
+    layers = []
+    if isinstance(drawing, dict):
+        layers = [_shrunk(a) for a in (drawing.get("layers") or []) if a is not None]
+        drawing = drawing.get("composite")
+    if drawing is None:
+        raise refusal(empty)
+    return _shrunk(drawing), layers
+
+
+def pick_brush_js(source_value: str, elem_id: str) -> str:
+    """JS for a source control's change: once the sketch pad ``elem_id`` is shown, select its brush for the visitor
+    (Gradio's pad opens with no tool selected: "select the draw tool to start")."""
+    return f"""(src) => {{
+        if (src !== '{source_value}') return src;
+        let tries = 0;
+        const pick = () => {{   // the pad appears once the server has made it visible: wait for its brush button
+            const brush = document.querySelector('#{elem_id} button[aria-label="Brush"]');
+            if (brush && brush.offsetParent !== null) brush.click();
+            else if (++tries < 50) setTimeout(pick, 200);
+        }};
+        pick();
+        return src;
+    }}"""
 
 
 MAX_DRAWING_PIXELS = 16_000_000   # per part (background, each layer, composite), read from the header
