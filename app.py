@@ -45,9 +45,13 @@ def build_demo() -> gr.Blocks:
 
     # delete_cache: output files (frames, GIFs, galleries) older than 2 h are deleted every 30 min, so a Space that
     # serves classes for weeks does not fill its disk
+    from ui import lessons
+    lessons.CONTROLS.clear()      # this demo's tabs register their controls as they are built
+
     with gr.Blocks(title=TITLE, delete_cache=(1800, 7200)) as demo:
         gr.Markdown(HEADER_MD)
-        with gr.Tabs():
+        lesson_menu, lesson_prompt = lessons.build_lessons_bar()
+        with gr.Tabs() as tabs:
             with gr.Tab("Toy lab", id="toy"):
                 toy_state = build_toy_tab()
             with gr.Tab("Image lab", id="image"):
@@ -58,6 +62,7 @@ def build_demo() -> gr.Blocks:
                 build_edit_tab()
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(toy_state=toy_state)
+        lessons.wire_lessons(lesson_menu, lesson_prompt, tabs)
     from ui.serving.lifecycle import release_closed_sessions
     release_closed_sessions(demo)   # a closed tab's state is released after a minute (Gradio keeps it an hour)
     demo.queue(**QUEUE)

@@ -129,3 +129,24 @@ def test_toy_lab_train_sample_scrub_play_and_draw(page, tmp_path):
     page.get_by_role("button", name="Use this data").click()
     wait_text(page, "toy-data-info", "your drawing")
     page.screenshot(path=str(tmp_path / "toy-drawing.png"), full_page=True)
+
+
+# --- Lessons ------------------------------------------------------------------------------------------------------
+def _choose_lesson(page, name: str) -> None:
+    page.click("#dl-lesson-menu input")
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def test_a_lesson_sets_the_controls_runs_and_says_what_to_look_for(page, tmp_path):
+    wait_text(page, "toy-scrub", "frames")                      # the default run is on screen first
+    _choose_lesson(page, "DDPM vs DDIM and η")
+    wait_text(page, "dl-lesson-prompt", "With η = 0 DDIM is deterministic", timeout=30_000)
+    wait_text(page, "toy-scrub", "ddim, 50 steps, η = 0", timeout=300_000)        # it ran, with its settings
+    assert page.input_value("#toy-sample-btn ~ * input, [aria-label='number input for Sampling steps']") == "50"
+    page.screenshot(path=str(tmp_path / "lesson_toy.png"))
+    _choose_lesson(page, "Break it: T too small")                # another tab: it switches there and runs
+    wait_text(page, "dl-lesson-prompt", "Linear betas with only T = 50", timeout=30_000)
+    page.wait_for_function("() => (document.getElementById('cmp-break-md')?.innerText || '').length > 40",
+                           timeout=300_000)
+    assert page.locator("#cmp-break-btn").is_visible()
+    page.screenshot(path=str(tmp_path / "lesson_compare.png"))

@@ -41,6 +41,7 @@ def sweep_plot(result: dict):
     div.set_ylim(bottom=0)
     div.set_ylabel("diversity (1 = real digits)", fontsize=11)
     div.legend(fontsize=10)
+    fig.suptitle(f"digit {result['digit']} asked for: {result['n']} samples at each w, one x_T", fontsize=12)
     for ax in (asked, div):
         ax.set_xlabel("guidance scale w", fontsize=11)
         ax.set_xticks(ws, [f"{w:g}" for w in ws])

@@ -12,6 +12,7 @@ from diffusion.schedules import SCHEDULES
 from diffusion.labs import breakit, race
 from diffusion.toy import DATASETS
 
+from .. import lessons
 from ..serving.session import SESSION_TTL_S, close_session
 from ..widgets.pictures import example_names
 from ..widgets.text import LATEX
@@ -42,8 +43,8 @@ def build_compare_tab(toy_state=None) -> None:
             sch_data = gr.Dropdown(list(DATASETS), value=DEFAULT_SCHEDULES["data"], label="Toy data for the x_T check")
             sch_seed = gr.Number(DEFAULT_SCHEDULES["seed"], precision=0, minimum=0, label="Noise seed")
             sch_btn = gr.Button("Compare schedules", variant="primary", elem_id="cmp-sch-btn")
-        sch_curves = gr.Image(label="ᾱ_t, log-SNR(t), β_t", type="pil", format="png", interactive=False,
-                              elem_id="cmp-curves")
+        sch_curves = gr.Image(label="ᾱ_t, log-SNR(t), β_t", show_label=False, type="pil", format="png",
+                              interactive=False, elem_id="cmp-curves")      # the figure has its own titles
         gr.Markdown(GRID_MD, latex_delimiters=LATEX)
         sch_grid = gr.Image(label="The same picture and noise at the same t under each schedule", type="pil",
                             format="png", interactive=False)
@@ -84,7 +85,8 @@ def build_compare_tab(toy_state=None) -> None:
         r_clouds = gr.Image(label="Final samples: rows = samplers, columns = step counts", type="pil", format="png",
                             interactive=False, elem_id="cmp-race-clouds")
         with gr.Row():
-            r_plot = gr.Image(label="Quality against network calls", type="pil", format="png", interactive=False)
+            r_plot = gr.Image(label="Quality against network calls", show_label=False, type="pil", format="png",
+                              interactive=False)       # titled and labelled in the figure
             r_table = gr.Dataframe(label="Every run", interactive=False, elem_id="cmp-race-table")
         r_png = gr.File(label="The race as a PNG figure", interactive=False, elem_id="cmp-race-png")
     with gr.Accordion("4 · Break it", open=True):
@@ -94,8 +96,8 @@ def build_compare_tab(toy_state=None) -> None:
             b_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
             b_btn = gr.Button("Break it", variant="primary", elem_id="cmp-break-btn")
         b_md = gr.Markdown(latex_delimiters=LATEX, elem_id="cmp-break-md")
-        b_img = gr.Image(label="Right (left) vs broken (right), data in blue", type="pil", format="png",
-                         interactive=False, elem_id="cmp-break-img")
+        b_img = gr.Image(label="Right (left) vs broken (right), data in blue", show_label=False, type="pil",
+                         format="png", interactive=False, elem_id="cmp-break-img")     # panels carry titles
 
     with gr.Accordion("5 · Guidance sweep (digits)", open=True):
         gr.Markdown(GUIDANCE_MD, latex_delimiters=LATEX)
@@ -105,13 +107,18 @@ def build_compare_tab(toy_state=None) -> None:
             g_steps = gr.Slider(2, 200, DEFAULT_GUIDANCE["steps"], step=1, label="DDIM steps")
             g_seed = gr.Number(DEFAULT_GUIDANCE["seed"], precision=0, minimum=0, label="Seed (x_T)")
             g_btn = gr.Button("Sweep w", variant="primary", elem_id="cmp-guid-btn")
-        g_plot = gr.Image(label="Read as the digit asked for, and diversity, against w", type="pil", format="png",
-                          interactive=False, elem_id="cmp-guid-plot")
+        g_plot = gr.Image(label="Read as the digit asked for, and diversity, against w", show_label=False,
+                          type="pil", format="png", interactive=False, elem_id="cmp-guid-plot")
         g_md = gr.Markdown("Press **Sweep w**: the chosen number of samples of the digit at each of "
                            f"{len(SWEEP_SCALES)} guidance scales, all from one $x_T$, then judged.",
                            elem_id="cmp-guid-md", latex_delimiters=LATEX)
         g_samples = gr.Image(label="Samples: rows = w, columns = the same x_T", type="pil", format="png",
                              interactive=False, elem_id="cmp-guid-samples")
+
+    for key, component in {"compare.sch_T": sch_T, "compare.sch_rescale": sch_rescale, "compare.sp_sampler": sp_sampler,
+                           "compare.sp_steps": sp_steps, "compare.sp_schedule": sp_schedule, "compare.b_exp": b_exp,
+                           "compare.g_digit": g_digit}.items():
+        lessons.control(key, component)      # what the Lessons menu may set
 
     sch_btn.click(compare_schedules, [sch, sch_T, sch_rescale, sch_example, sch_data, sch_seed],
                   [sch_curves, sch_grid, sch_table, sch_md], api_name="compare_schedules",

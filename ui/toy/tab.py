@@ -12,6 +12,7 @@ from diffusion.schedules import SCHEDULES
 
 from ..serving.session import SESSION_TTL_S, close_session
 from ..widgets.export import export_row
+from .. import lessons
 from ..widgets.inputs import pick_brush_js, readable_drawings
 from ..widgets.scrubber import placeholder_html, play_js, scrub_js
 from ..widgets.text import LATEX
@@ -104,11 +105,12 @@ def build_toy_tab() -> gr.State:
                     s_seed = gr.Number(DEFAULT_SAMPLING["seed"], precision=0, label="Seed", minimum=0)
                     s_n = gr.Slider(100, MAX_POINTS, DEFAULT_SAMPLING["n"], step=100, label="Points",
                                     min_width=220)      # room for "5000" beside the slider
-                    sample_btn = gr.Button("Sample", variant="primary", scale=0, min_width=160)
+                    sample_btn = gr.Button("Sample", variant="primary", scale=0, min_width=160, elem_id="toy-sample-btn")
                 quality_md = gr.Markdown(elem_id="toy-quality")
-            with gr.Accordion("5 · Diffusion vs flow matching", open=False):
+            with gr.Accordion("5 · Diffusion vs flow matching", open=False) as flow_section:
                 gr.Markdown(FLOW_MD, latex_delimiters=LATEX)
-                flow_btn = gr.Button("Compare on my data (trains the other kind of model: a few seconds)")
+                flow_btn = gr.Button("Compare on my data (trains the other kind of model: a few seconds)",
+                                     elem_id="toy-flow-btn")
                 flow_img = gr.Image(label="ODE paths from the same noise", show_label=False, type="pil",
                                     interactive=False, format="png", height=360)
                 flow_table = gr.Markdown()
@@ -121,6 +123,10 @@ def build_toy_tab() -> gr.State:
             with gr.Accordion("Export", open=False):
                 gr.Markdown(EXPORT_MD)
                 export = export_row(["reverse", "forward"], frame_height=340)
+
+    for key, component in {"toy.sampler": sampler, "toy.steps": s_steps, "toy.eta": eta, "toy.overlays": overlays,
+                           "toy.flow_section": flow_section}.items():
+        lessons.control(key, component)      # what the Lessons menu may set
 
     # --- events ---
     def show_source(src):
