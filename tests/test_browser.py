@@ -150,3 +150,41 @@ def test_a_lesson_sets_the_controls_runs_and_says_what_to_look_for(page, tmp_pat
                            timeout=300_000)
     assert page.locator("#cmp-break-btn").is_visible()
     page.screenshot(path=str(tmp_path / "lesson_compare.png"))
+
+
+def test_a_share_link_opens_its_lesson_set_up(open_tab, app_server, tmp_path):
+    from urllib.parse import quote
+    page = open_tab(app_server.url.rstrip("/") + "/?lesson=" + quote("Exact vs learned score"))
+    wait_text(page, "dl-lesson-prompt", "The grey arrows are the network's score", timeout=120_000)
+    assert "a link to this lesson" in page.inner_text("#dl-lesson-prompt")
+    for label in ("learned field", "exact field & exact-denoiser samples"):
+        page.wait_for_function("(l) => document.querySelector(`input[aria-label=\"${l}\"]`)?.checked === true "
+                               "|| [...document.querySelectorAll('label')].some(x => x.innerText.trim() === l && "
+                               "x.querySelector('input')?.checked)", arg=label, timeout=30_000)
+    # once the default run is up the lesson presses Sample, so the frames are drawn with its overlays: at t > 0 the
+    # reverse panel shows the learned field's dark arrows and the exact field's orange ones (the default run's frame
+    # has ~600 pixels of each kind, from its points and text; with the arrows ~4,600 and ~1,900)
+    import base64
+    import io
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    def arrow_pixels() -> tuple[int, int]:
+        scrub_to(page, "Step through the run: 0 = clean data … right end = pure noise", "toy-scrub", 5)
+        src = shown_frame(page)["srcs"][-1]
+        a = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB")).astype(int)
+        r, g, b = a[..., 0], a[..., 1], a[..., 2]
+        orange = int(((r > 200) & (g > 90) & (g < 190) & (b < 110)).sum())
+        dark = int(((abs(r - g) < 12) & (abs(g - b) < 12) & (r < 140)).sum())
+        return orange, dark
+
+    deadline, seen = time.time() + 300, []
+    while not ((seen := arrow_pixels())[0] > 2000 and seen[1] > 1200):
+        assert time.time() < deadline, f"the lesson's overlays never reached the frames: {seen}"
+        page.wait_for_timeout(1000)
+    page.screenshot(path=str(tmp_path / "share_link.png"))
+    bad = open_tab(app_server.url.rstrip("/") + "/?lesson=" + quote("<script>nope</script>"))
+    wait_text(bad, "toy-scrub", "frames")                     # an unknown lesson is ignored: the usual first page
+    assert bad.inner_text("#dl-lesson-prompt").strip() == ""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import gradio as gr
 
-__all__ = ["Lesson", "LESSONS", "CONTROLS", "control", "build_lessons_bar", "wire_lessons", "lesson_update"]
+__all__ = ["Lesson", "LESSONS", "CONTROLS", "control", "build_lessons_bar", "wire_lessons", "lesson_update",
+           "lesson_from_url"]
 
 CONTROLS: dict[str, gr.components.Component] = {}
 
@@ -33,6 +35,8 @@ class Lesson:
     button: str | None = None         # elem_id of the button pressed once the controls are set
     prompt: str = ""                  # what to look for, in two sentences
     show: str | None = None           # elem_id of the picture scrolled into view (the lesson's result)
+    ready: str | None = None          # element id that must exist before the button is pressed (the tab's first
+                                      # picture: on a fresh page the button waits for the tab's default run)
 
 
 LESSONS = [
@@ -41,22 +45,22 @@ LESSONS = [
            "toy-sample-btn",
            "With η = 0 DDIM is deterministic: scrub and the paths are smooth curves from noise to data. Set η to 1 "
            "(as noisy as DDPM) and press Sample: the paths jitter, yet the final cloud's quality figure barely moves.",
-           show="toy-scrub"),
+           show="toy-scrub", ready="toy-scrub-frames"),
     Lesson("Why x̂₀ is blurry early", "toy",
-           {"toy.overlays": ["predicted x̂₀ cloud"]}, None,
+           {"toy.overlays": ["predicted x̂₀ cloud"]}, "toy-sample-btn",
            "Drag the slider toward pure noise: the predicted x̂₀ cloud shrinks to the middle of the data. The "
            "network predicts the *average* clean point that x_t could have come from, and early on that is "
            "almost everything.",
-           show="toy-scrub"),
+           show="toy-scrub", ready="toy-scrub-frames"),
     Lesson("Exact vs learned score", "toy",
-           {"toy.overlays": ["learned field", "exact field & exact-denoiser samples"]}, None,
+           {"toy.overlays": ["learned field", "exact field & exact-denoiser samples"]}, "toy-sample-btn",
            "The grey arrows are the network's score, the others the exact one computed from the data. Scrub: "
            "where do they disagree — near the data, or far from it, where no training point ever was?",
-           show="toy-scrub"),
+           show="toy-scrub", ready="toy-scrub-frames"),
     Lesson("Diffusion vs flow matching", "toy", {"toy.flow_section": {"open": True}}, "toy-flow-btn",
            "The other kind of model is trained on your data, and both run from the same noise. Compare how "
            "straight the paths are and how the quality holds up at 1, 2 and 4 steps.",
-           show="toy-flow-btn"),
+           show="toy-flow-btn", ready="toy-scrub-frames"),
     Lesson("What T does", "compare", {"compare.sch_T": 50, "compare.sch_rescale": False}, "cmp-sch-btn",
            "With only T = 50 steps, read the table under the curves: how much of the signal survives the last step "
            "under each schedule, and which ones are flagged ⚠. Slide T back to 1000 and press Compare again.",
@@ -93,8 +97,18 @@ def lesson_update(name: str, tabs_id: str | None = None) -> list:
         else:
             v = lesson.settings[key]
             updates.append(gr.update(**v) if isinstance(v, dict) else gr.update(value=v))
-    prompt = f"**{lesson.name}.** {lesson.prompt}"
+    prompt = (f"**{lesson.name}.** {lesson.prompt} "
+              f"<small>([a link to this lesson](?lesson={quote(lesson.name)}) to share)</small>")
     return [gr.Tabs(selected=lesson.tab), *updates, prompt]
+
+
+def lesson_from_url(request: gr.Request):
+    """On page load: the lesson named in the URL's ``?lesson=`` (a share link), or nothing; first output the
+    menu's value."""
+    name = (request.query_params.get("lesson") if request is not None else None) or ""
+    if name not in {x.name for x in LESSONS}:
+        return [gr.update(), *lesson_update(NONE)[:-1], gr.update()]
+    return [gr.update(value=name), *lesson_update(name)]
 
 
 def build_lessons_bar():
@@ -109,19 +123,24 @@ def build_lessons_bar():
 def wire_lessons(menu, prompt, tabs) -> None:
     """Once every tab is built: choosing a lesson sets its tab and controls, then presses its button."""
     keys = list(CONTROLS)
-    targets = json.dumps({x.name: [x.button, x.show] for x in LESSONS})
-    menu.input(lesson_update, menu, [tabs, *[CONTROLS[k] for k in keys], prompt], api_visibility="private",
-               queue=False).then(
-        None, menu, None, js=f"""(name) => {{
-            const [button, show] = ({targets})[name] || [null, null];
+    targets = json.dumps({x.name: [x.button, x.show, x.ready] for x in LESSONS})
+    outputs = [tabs, *[CONTROLS[k] for k in keys], prompt]
+    act = f"""(name) => {{
+            const [button, show, ready] = ({targets})[name] || [null, null, null];
+            if (!button && !show) return;
             let tries = 0;
-            const act = () => {{   // the tab's elements are in the page once its tab is shown
+            const act = () => {{   // the tab's elements are in the page once its tab is shown (and its first run)
                 const b = button && document.querySelector('#' + button);
                 const s = show && document.querySelector('#' + show);
-                if ((b || s) && (b || s).offsetParent !== null) {{
+                const here = (b || s) && (b || s).offsetParent !== null && (!ready || document.getElementById(ready));
+                if (here) {{
                     if (s) s.scrollIntoView({{block: "center"}});
                     if (b) b.click();
-                }} else if (++tries < 50) setTimeout(act, 100);
+                }} else if (++tries < 600) setTimeout(act, 100);
             }};
             setTimeout(act, 150);       // after the controls' new values have reached the page
-        }}""")
+        }}"""
+    menu.input(lesson_update, menu, outputs, api_visibility="private", queue=False).then(None, menu, None, js=act)
+    # a share link (?lesson=NAME) sets the lesson up on arrival, then runs it as a click would
+    gr.on(None, lesson_from_url, None, [menu, *outputs], api_visibility="private", queue=False).then(
+        None, menu, None, js=act)
