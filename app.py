@@ -49,7 +49,7 @@ def build_demo() -> gr.Blocks:
     lessons.CONTROLS.clear()      # this demo's tabs register their controls as they are built
 
     with gr.Blocks(title=TITLE, delete_cache=(1800, 7200)) as demo:
-        gr.Markdown(HEADER_MD)
+        gr.Markdown(HEADER_MD, elem_classes="dl-explain")      # hidden in presentation mode
         lesson_menu, lesson_prompt = lessons.build_lessons_bar()
         with gr.Tabs() as tabs:
             with gr.Tab("Toy lab", id="toy"):

@@ -188,3 +188,21 @@ def test_a_share_link_opens_its_lesson_set_up(open_tab, app_server, tmp_path):
     bad = open_tab(app_server.url.rstrip("/") + "/?lesson=" + quote("<script>nope</script>"))
     wait_text(bad, "toy-scrub", "frames")                     # an unknown lesson is ignored: the usual first page
     assert bad.inner_text("#dl-lesson-prompt").strip() == ""
+
+
+def test_presentation_mode_hides_the_forms_and_enlarges_the_pictures(page, tmp_path):
+    wait_text(page, "toy-scrub", "frames")
+    panel = "#toy-scrub-frames .dl-panel"
+    before = page.eval_on_selector(panel, "e => e.getBoundingClientRect().width")
+    assert page.get_by_role("button", name="Use this data").is_visible()
+    page.click("#dl-present-btn")
+    page.wait_for_function("() => document.body.classList.contains('dl-present')")
+    assert not page.get_by_role("button", name="Use this data").is_visible()      # the form is gone
+    after = page.eval_on_selector(panel, "e => e.getBoundingClientRect().width")
+    assert after >= 1.4 * before and after >= 500, (before, after)
+    assert page.locator("#toy-scrub-frames").is_visible()
+    assert "Leave presentation mode" in page.inner_text("#dl-present-btn")
+    page.screenshot(path=str(tmp_path / "presentation.png"))
+    page.click("#dl-present-btn")                                                   # and back
+    page.wait_for_function("() => !document.body.classList.contains('dl-present')")
+    assert page.get_by_role("button", name="Use this data").is_visible()

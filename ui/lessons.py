@@ -117,6 +117,13 @@ def build_lessons_bar():
         menu = gr.Dropdown([NONE] + [x.name for x in LESSONS], value=NONE, label="Lessons: one-click set-ups",
                            scale=1, min_width=260, elem_id="dl-lesson-menu")
         prompt = gr.Markdown(elem_id="dl-lesson-prompt")
+        present = gr.Button("⛶ Presentation mode", size="sm", scale=0, min_width=200, elem_id="dl-present-btn")
+    # forms and explanations hidden, pictures enlarged (CSS in ui/widgets/scrubber.SCRUB_CSS); the button toggles
+    present.click(None, None, None, js="""() => {
+        const on = document.body.classList.toggle('dl-present');
+        const b = document.querySelector('#dl-present-btn');
+        if (b) b.innerText = on ? '✕ Leave presentation mode' : '⛶ Presentation mode';
+    }""")
     return menu, prompt
 
 

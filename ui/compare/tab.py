@@ -30,7 +30,7 @@ def build_compare_tab(toy_state=None) -> None:
     ``toy_state``: the Toy lab's gr.State, if the app passes it, adds "your Toy-lab model" to the race."""
 
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
-    gr.Markdown(INTRO_MD, latex_delimiters=LATEX)
+    gr.Markdown(INTRO_MD, latex_delimiters=LATEX, elem_classes="dl-explain")
     with gr.Accordion("1 · Noise schedules", open=True):
         gr.Markdown(SCHEDULES_MD, latex_delimiters=LATEX)
         with gr.Row():

@@ -39,10 +39,10 @@ def _scrubber(scrub_id: str, slider_id: str):
 def build_edit_tab() -> gr.State:
     SHARED.start()
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
-    gr.Markdown(INTRO_MD, latex_delimiters=LATEX)
+    gr.Markdown(INTRO_MD, latex_delimiters=LATEX, elem_classes="dl-explain")
     with gr.Accordion("A · 2-D: each method beside the exact posterior (eight Gaussians, exact model)", open=True):
         with gr.Row(equal_height=False, elem_classes="dl-picture-first"):
-            with gr.Column(scale=3, min_width=300):
+            with gr.Column(scale=3, min_width=300, elem_classes="dl-controls"):
                 kind = gr.Radio([(v, k) for k, v in OBSERVATIONS.items()], value=DEFAULT_TOY["kind"],
                                 label="What is observed of a clean point x₀")
                 c = gr.Slider(-2.0, 2.0, DEFAULT_TOY["c"], step=0.05, label="known x-coordinate c")
@@ -70,7 +70,7 @@ def build_edit_tab() -> gr.State:
                 toy_md = gr.Markdown(elem_id="edit-toy-table")
     with gr.Accordion("B · Digits: inpaint, super-resolve, denoise (bundled unconditional model)", open=True):
         with gr.Row(equal_height=False, elem_classes="dl-picture-first"):
-            with gr.Column(scale=3, min_width=300):
+            with gr.Column(scale=3, min_width=300, elem_classes="dl-controls"):
                 task = gr.Radio(list(TASKS), value=DEFAULT_IMAGE["task"], label="Task")
                 # every method is a valid choice (an API call names its task and method); the task narrows them
                 everything = list(dict.fromkeys(m for ms in IMAGE_METHODS.values() for m in ms))

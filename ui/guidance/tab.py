@@ -28,9 +28,9 @@ def build_guidance_tab() -> gr.State:
     SHARED.start()
     d = toy.DEFAULTS
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
-    gr.Markdown(INTRO_MD, latex_delimiters=LATEX)
+    gr.Markdown(INTRO_MD, latex_delimiters=LATEX, elem_classes="dl-explain")
     with gr.Row(equal_height=False, elem_classes="dl-picture-first"):   # on a phone: the pictures first
-        with gr.Column(scale=4, min_width=340):
+        with gr.Column(scale=4, min_width=340, elem_classes="dl-controls"):
             with gr.Accordion("1 · Labelled data and a conditional model", open=True):
                 gr.Markdown(TRAIN_MD, latex_delimiters=LATEX)
                 source = gr.Dropdown(SOURCES, value=DEFAULT_DATA, label="Labelled data",

@@ -25,7 +25,7 @@ from .text import FORWARD_MD, INTRO_MD, RESTORE_MD, REVERSE_MD
 def build_image_tab() -> None:
     """Create the Image lab's components inside the current gr.Blocks / gr.Tab and wire their events."""
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
-    gr.Markdown(INTRO_MD)
+    gr.Markdown(INTRO_MD, elem_classes="dl-explain")
     with gr.Row():
         model_name = gr.Dropdown([hub.BUNDLED_ID, hub.BUNDLED_COND_ID, *hub.SUGGESTED_IDS], value=hub.BUNDLED_ID, allow_custom_value=True,
                                  label="Model", scale=3,

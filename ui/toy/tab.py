@@ -35,9 +35,9 @@ def build_toy_tab() -> gr.State:
     d = _fit_defaults()
 
     state = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=close_session)
-    gr.Markdown(INTRO_MD)
+    gr.Markdown(INTRO_MD, elem_classes="dl-explain")
     with gr.Row(equal_height=False, elem_classes="dl-picture-first"):   # on a phone: the pictures first
-        with gr.Column(scale=4, min_width=340):
+        with gr.Column(scale=4, min_width=340, elem_classes="dl-controls"):
             with gr.Accordion("1 · Data", open=True):
                 gr.Markdown(DATA_MD, latex_delimiters=LATEX)
                 source = gr.Radio(["dataset", "drawing", "word"], value="dataset", label="Data source")
@@ -89,7 +89,7 @@ def build_toy_tab() -> gr.State:
                 with gr.Row():
                     play_rev = gr.Button("▶ Play reverse (noise → data)", size="sm")
                     play_fwd = gr.Button("▶ Play forward (data → noise)", size="sm")
-                gr.Markdown(SCRUB_MD, latex_delimiters=LATEX)
+                gr.Markdown(SCRUB_MD, latex_delimiters=LATEX, elem_classes="dl-explain")
             with gr.Accordion("4 · Sample: another sampler, step count, spacing or seed", open=True):
                 gr.Markdown(SAMPLE_MD, latex_delimiters=LATEX)
                 with gr.Row():

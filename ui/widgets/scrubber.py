@@ -141,6 +141,11 @@ SCRUB_CSS = """
 .dl-note { margin-top: 4px; opacity: 0.8; }
 @media (max-width: 720px) { .dl-picture-first { flex-direction: column-reverse !important; } }  /* phone: pictures on top */
 .dl-empty { padding: 2em; text-align: center; opacity: 0.7; border: 1px dashed #bbb; border-radius: 8px; }
+/* presentation mode (the header's button): forms and explanations hidden, the pictures as large as the screen */
+body.dl-present .dl-controls, body.dl-present .dl-explain { display: none !important; }
+/* !important: Gradio also adds each rule scoped under .gradio-container .contain, which outranks body.dl-present */
+body.dl-present .dl-panel { max-width: min(45vw, 78vh) !important; flex: 1 1 45% !important; }
+body.dl-present .dl-scrub, body.dl-present .dl-note { font-size: 1.25em !important; }
 """
 
 
