@@ -263,6 +263,19 @@ def test_the_schedules_section_opens_filled_in_with_its_defaults():
     assert first[3] == compare_schedules()[3] and "No schedule flagged" in first[3]
 
 
+def test_the_race_section_opens_with_the_default_race_worked_out_once(cclient):
+    from ui.compare.handlers import default_race, default_race_view
+    first = default_race()
+    assert default_race() is first                              # once per server
+    clouds, plot, table, md, png = list(default_race_view())[-1]
+    assert md == first[3] and png == first[4]
+    # the same figures as pressing "Run the race" with the defaults
+    _, _, pressed_table, pressed_md, _ = cclient.predict(api_name="/race")
+    got = sorted((r["sampler"], r["steps"], r["quality"]) for r in rows(pressed_table))
+    assert got == sorted(zip(table["sampler"], table["steps"], table["quality"]))
+    assert len(got) == 5 * 4
+
+
 def _sweep_table(md: str) -> dict[float, dict]:
     lines = [l for l in md.splitlines() if re.match(r"^\| \d", l)]
     out = {}

@@ -7,9 +7,9 @@ defaulted: ``/compare_schedules``, ``/compare_spacing``, ``/race``, ``/race_stop
 from __future__ import annotations
 
 import functools
-
 import io
 import math
+import threading
 
 import gradio as gr
 import numpy as np
@@ -22,11 +22,12 @@ from diffusion.labs import breakit, compare, race, racers
 from diffusion.schedules import SCHEDULES, make_schedule
 
 from ..serving.jobs import StreamedJob
+from ..serving.priority import in_background
 from ..widgets.export import cached_file
 from ..widgets.inputs import choice, number, refusal
 from ..widgets.pictures import BUILTIN_EXAMPLE, example_names, picture
 from . import figures
-from .session import (EACH_DEFAULT, NO_TIME, RACE_MODELS, RACE_SPACINGS, SCHEDULE_MODELS, TOY_DEFAULT,
+from .session import (EACH_DEFAULT, NO_TIME, RACE_MODELS, RACE_SPACINGS, SCHEDULE_MODELS, SHARED, TOY_DEFAULT,
                       TOY_YOURS, CompareSession, _default_toy_model, _racer, _session)
 from .text import BREAK_SENTENCES
 
@@ -254,6 +255,47 @@ def _race_png(result, figure) -> str:
     return cached_file(buf.getvalue(), "race.png")
 
 
+_DEFAULT_RACE_LOCK = threading.Lock()
+_DEFAULT_RACE: list = []
+
+
+def _race_view(result, racer, n: int, seed: int):
+    """(clouds, plot, table, summary, PNG file) of a finished toy race."""
+    ref = racers.reference_points(racer, 1000, seed).numpy()
+    clouds = figures.race_clouds(result, ref)
+    plot = figures.race_plot(result)
+    figure = figures.stack([figures.titled(clouds, f"Sampler race: {result.racer_label}, {n} points, seed {seed}"),
+                            plot])
+    return clouds, plot, _race_table(result), _race_summary(result, racer), _race_png(result, figure)
+
+
+def default_race():
+    """The race at its defaults (the Toy lab's default model), run once per server -- at the first visitor's page
+    load, at low priority -- and shown on every page: the Compare tab opens with a race to read, not empty boxes."""
+    with _DEFAULT_RACE_LOCK:
+        if not _DEFAULT_RACE:
+            racer = _racer(TOY_DEFAULT)
+            d = DEFAULT_RACE
+            steps = _parse_steps(d["steps"])
+            sp = None if d["spacing"] == EACH_DEFAULT or racer.flow else d["spacing"]
+            samplers = [x for x in d["samplers"] if x in racer.samplers] if racer.flow else d["samplers"]
+            plan = race.check_race(racer, samplers, steps, d["points"], d["seed"], sp)
+            result = in_background(race.race, racer, samplers, steps, d["points"], d["seed"], sp, plan=plan)
+            _DEFAULT_RACE.append(_race_view(result, racer, d["points"], d["seed"]))
+        return _DEFAULT_RACE[0]
+
+
+def default_race_view():
+    """The page-load event of the race section: a line while the default model trains, then the default race."""
+    if not SHARED.wait(timeout=0.05):
+        yield (gr.update(), gr.update(), gr.update(), "The default race appears here once the Toy lab's default "
+               "model is trained (once per server).", gr.update())
+    try:
+        yield default_race()
+    except gr.Error as exc:
+        yield gr.update(), gr.update(), gr.update(), str(exc), gr.update()
+
+
 def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["samplers"], steps=DEFAULT_RACE["steps"],
              points=DEFAULT_RACE["points"], images=DEFAULT_RACE["images"], seed=DEFAULT_RACE["seed"],
              spacing=DEFAULT_RACE["spacing"], toy_session=None, progress=gr.Progress()):
@@ -306,13 +348,9 @@ def run_race(session, model=DEFAULT_RACE["model"], samplers=DEFAULT_RACE["sample
     if image:
         clouds = figures.race_images(result)
         figure = figures.titled(clouds, f"Sampler race: {result.racer_label}, seed {seed}")
+        yield session, clouds, plot, _race_table(result), _race_summary(result, racer), _race_png(result, figure)
     else:
-        ref = racers.reference_points(racer, 1000, seed).numpy()
-        clouds = figures.race_clouds(result, ref)
-        plot = figures.race_plot(result)
-        title = f"Sampler race: {result.racer_label}, {n} points, seed {seed}"
-        figure = figures.stack([figures.titled(clouds, title), plot])
-    yield session, clouds, plot, _race_table(result), _race_summary(result, racer), _race_png(result, figure)
+        yield (session, *_race_view(result, racer, n, seed))
 
 
 def stop_race(session):

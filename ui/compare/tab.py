@@ -17,7 +17,7 @@ from ..serving.session import SESSION_TTL_S, close_session
 from ..widgets.pictures import example_names
 from ..widgets.text import LATEX
 from .handlers import (DEFAULT_RACE, DEFAULT_SCHEDULES, DEFAULT_SPACING, MAX_T, MIN_T, break_it, compare_schedules,
-                       compare_spacing, default_schedules, run_race, stop_race)
+                       compare_spacing, default_race_view, default_schedules, run_race, stop_race)
 from .guidance import DEFAULT_GUIDANCE, MAX_SWEEP_SAMPLES, SWEEP_SCALES, compare_guidance
 from .session import RACE_MODELS, RACE_SPACINGS, TOY_YOURS
 from .text import BREAK_MD, GRID_MD, GUIDANCE_MD, INTRO_MD, RACE_MD, SCHEDULES_MD, SPACING_MD, TERMINAL_MD
@@ -136,6 +136,9 @@ def build_compare_tab(toy_state=None) -> None:
                 api_name="compare_guidance", concurrency_id="image_heavy", concurrency_limit=1)
     b_btn.click(break_it, [b_exp, b_seed], [b_img, b_md], api_name="break_it", concurrency_id="compare_heavy",
                 concurrency_limit=1)
+    # the race section opens with the default race (run once per server, at the first page load)
+    gr.on(None, default_race_view, [], [r_clouds, r_plot, r_table, r_md, r_png], api_visibility="private",
+          concurrency_limit=None, show_progress="hidden")
     # the first section opens filled in (its defaults, computed once per server), not as empty boxes
     gr.on(None, default_schedules, [], [sch_curves, sch_grid, sch_table, sch_md], api_visibility="private",
           concurrency_limit=None, show_progress="hidden")
