@@ -44,7 +44,7 @@ LESSONS = [
            {"toy.sampler": "ddim", "toy.steps": 50, "toy.eta": 0.0, "toy.overlays": ["trajectories"]},
            "toy-sample-btn",
            "With η = 0 DDIM is deterministic: scrub and the paths are smooth curves from noise to data. Set η to 1 "
-           "(as noisy as DDPM) and press Sample: the paths jitter, yet the final cloud's quality figure barely moves.",
+           "(as noisy as DDPM) and press Sample: the paths jitter; compare the two runs' quality figures.",
            show="toy-scrub", ready="toy-scrub-frames"),
     Lesson("Why x̂₀ is blurry early", "toy",
            {"toy.overlays": ["predicted x̂₀ cloud"]}, "toy-sample-btn",
@@ -54,7 +54,7 @@ LESSONS = [
            show="toy-scrub", ready="toy-scrub-frames"),
     Lesson("Exact vs learned score", "toy",
            {"toy.overlays": ["learned field", "exact field & exact-denoiser samples"]}, "toy-sample-btn",
-           "The grey arrows are the network's score, the others the exact one computed from the data. Scrub: "
+           "The grey arrows are the network's score, the orange ones the exact score of the data. Scrub: "
            "where do they disagree — near the data, or far from it, where no training point ever was?",
            show="toy-scrub", ready="toy-scrub-frames"),
     Lesson("Diffusion vs flow matching", "toy", {"toy.flow_section": {"open": True}}, "toy-flow-btn",
@@ -67,8 +67,9 @@ LESSONS = [
            show="cmp-curves"),
     Lesson("The cosine + leading-spacing pitfall", "compare",
            {"compare.sp_sampler": "ddim", "compare.sp_steps": 10, "compare.sp_schedule": "cosine"}, "cmp-sp-btn",
-           "Ten DDIM steps on a cosine schedule: look at which timesteps each spacing visits. \"Leading\" never "
-           "starts from the noisiest step, so its samples begin from something that is not pure noise.",
+           "Ten DDIM steps on a cosine schedule: look at which timestep each spacing calls the model at first. "
+           "\"Leading\" starts below the noisiest step, so pure noise is treated as an x_t that still holds "
+           "signal.",
            show="cmp-sp-btn"),
     Lesson("Break it: T too small", "compare", {"compare.b_exp": "T too small"}, "cmp-break-btn",
            "Linear betas with only T = 50 steps leave much of the data in the last step, yet sampling starts "
@@ -83,7 +84,7 @@ LESSONS = [
 NONE = "— choose a lesson —"
 
 
-def lesson_update(name: str, tabs_id: str | None = None) -> list:
+def lesson_update(name: str) -> list:
     """The updates for ``name``: the tab to select, then one per registered control (in CONTROLS order), then
     the prompt's Markdown."""
     lesson = next((x for x in LESSONS if x.name == name), None)
