@@ -22,6 +22,18 @@ def _image_src(page, elem_id: str) -> str:
     return page.locator(f"#{elem_id} img").first.get_attribute("src") or ""
 
 
+def rows_per_sampler(page, n: int, timeout_s: float = 300) -> str:
+    """Wait until the race table lists every sampler exactly ``n`` times (one row per step count); its text."""
+    import time
+    deadline = time.time() + timeout_s
+    while True:
+        table = page.inner_text("#cmp-race-table")
+        if all(table.count(s) == n for s in SAMPLERS):
+            return table
+        assert time.time() < deadline, (n, table)
+        page.wait_for_timeout(200)
+
+
 def test_compare_tab_in_the_browser(cpage, tmp_path, monkeypatch):
     from diffusion.labs import race
     monkeypatch.setattr(race, "MAX_RACE_SECONDS", 10_000.0)     # the long race below is long on purpose
@@ -36,13 +48,15 @@ def test_compare_tab_in_the_browser(cpage, tmp_path, monkeypatch):
     assert _image_src(page, "cmp-curves")
     assert "No schedule flagged" in page.inner_text("#cmp-sch-md")
 
-    # 3 · a small race: clouds, a table row per run, a PNG to download
+    # 3 · the tab opens with the default race drawn (5 samplers x 4 step counts, no button pressed) ...
+    rows_per_sampler(page, 4)
+    assert _image_src(page, "cmp-race-clouds")
+    # ... then a small race: clouds, a table row per run, a PNG to download
     page.fill("#cmp-race-steps textarea, #cmp-race-steps input", "2, 5")
     page.click("#cmp-race-btn")
+    table = rows_per_sampler(page, 2)                             # 5 samplers x 2 step counts
     page.wait_for_function("document.querySelector('#cmp-race-md')?.innerText.includes('Best for a budget')")
     assert _image_src(page, "cmp-race-clouds")
-    table = page.inner_text("#cmp-race-table")
-    assert all(table.count(s) == 2 for s in SAMPLERS), table     # 5 samplers x 2 step counts
     assert page.locator("#cmp-race-png a").count() >= 1
     page.screenshot(path=str(tmp_path / "compare-race.png"), full_page=True)
 
