@@ -25,6 +25,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from digit_classifier import load_data, sample_quality, train_classifier  # noqa: E402
 
+from diffusion.digit_judge import mean_pairwise  # noqa: E402  (the one diversity formula)
+
 
 @torch.no_grad()
 def guided_digits(model, digit: int, w: float, n: int, steps: int, seed: int, clip: bool | None = None) -> torch.Tensor:
@@ -40,13 +42,6 @@ def guided_digits(model, digit: int, w: float, n: int, steps: int, seed: int, cl
     traj = sample(model, model.schedule, x_T, "ddim", steps, generator, y=digit, guidance_scale=w, record=False,
                   **options)
     return traj.x0.clamp(-1, 1)
-
-
-def diversity(features: torch.Tensor) -> float:
-    """Mean pairwise Euclidean distance between the rows of ``features``."""
-    d = torch.cdist(features, features)
-    n = len(features)
-    return float(d.sum() / (n * (n - 1)))
 
 
 def main(argv=None):
@@ -83,7 +78,7 @@ def main(argv=None):
                               None if args.clip == "checkpoint" else args.clip == "on")
             verdict = judge.judge(x)
             hits.append(float((verdict["confident"] & (verdict["label"] == d)).float().mean()))
-            spread.append(diversity(judge.features_and_probs(x)[0]))
+            spread.append(mean_pairwise(judge.features_and_probs(x)[0]))
             everything.append(x)
         row = {"judged_as_asked": round(sum(hits) / 10, 3), "judged_as_asked_per_digit": [round(h, 2) for h in hits],
                "diversity": round(sum(spread) / 10, 3), "seconds": round(time.perf_counter() - t1, 1)}
