@@ -84,11 +84,11 @@ LESSONS = [
 NONE = "— choose a lesson —"
 
 
-def lesson_update(name: str) -> list:
-    """The updates for ``name``: the tab to select, then one per registered control (in CONTROLS order), then
-    the prompt's Markdown."""
+def lesson_update(name: str, keys=None) -> list:
+    """The updates for ``name``: the tab to select, then one per control in ``keys`` (default: every registered
+    control, in CONTROLS order), then the prompt's Markdown."""
     lesson = next((x for x in LESSONS if x.name == name), None)
-    keys = list(CONTROLS)
+    keys = list(CONTROLS) if keys is None else list(keys)
     if lesson is None:
         return [gr.Tabs(), *[gr.update() for _ in keys], ""]
     updates = []
@@ -103,13 +103,13 @@ def lesson_update(name: str) -> list:
     return [gr.Tabs(selected=lesson.tab), *updates, prompt]
 
 
-def lesson_from_url(request: gr.Request):
+def lesson_from_url(request: gr.Request, keys=None):
     """On page load: the lesson named in the URL's ``?lesson=`` (a share link), or nothing; first output the
     menu's value."""
     name = (request.query_params.get("lesson") if request is not None else None) or ""
     if name not in {x.name for x in LESSONS}:
-        return [gr.update(), *lesson_update(NONE)[:-1], gr.update()]
-    return [gr.update(value=name), *lesson_update(name)]
+        return [gr.update(), *lesson_update(NONE, keys)[:-1], gr.update()]
+    return [gr.update(value=name), *lesson_update(name, keys)]
 
 
 def build_lessons_bar():
@@ -148,7 +148,15 @@ def wire_lessons(menu, prompt, tabs) -> None:
             }};
             setTimeout(act, 150);       // after the controls' new values have reached the page
         }}"""
-    menu.input(lesson_update, menu, outputs, api_visibility="private", queue=False).then(None, menu, None, js=act)
+    # the events answer for the controls wired here, whatever a demo built later in the process registers
+
+    def chosen(name):
+        return lesson_update(name, keys)
+
+    def from_url(request: gr.Request):
+        return lesson_from_url(request, keys)
+
+    menu.input(chosen, menu, outputs, api_visibility="private", queue=False).then(None, menu, None, js=act)
     # a share link (?lesson=NAME) sets the lesson up on arrival, then runs it as a click would
-    gr.on(None, lesson_from_url, None, [menu, *outputs], api_visibility="private", queue=False).then(
+    gr.on(None, from_url, None, [menu, *outputs], api_visibility="private", queue=False).then(
         None, menu, None, js=act)
